@@ -27,7 +27,9 @@ def compress(model: nn.Module, config: CompressionConfig) -> nn.Module:
     for root, n in config.channels.items():
         module = modules.get(root)
         if not isinstance(module, (nn.Conv2d, nn.Linear)):
-            raise ValueError(f"config names unit {root!r}, which is not a Conv2d/Linear of the model")
+            raise ValueError(
+                f"config names unit {root!r}, which is not a Conv2d/Linear of the model"
+            )
         full = module.out_channels if isinstance(module, nn.Conv2d) else module.out_features
         if not 1 <= n <= full:
             raise ValueError(f"unit {root!r}: {n} channels kept; allowed 1..{full}")

@@ -56,7 +56,11 @@ def build_graph(model: nn.Module, example_input: torch.Tensor) -> tp.DependencyG
 
 
 def _handler(module: nn.Module):
-    return tp.prune_linear_out_channels if isinstance(module, nn.Linear) else tp.prune_conv_out_channels
+    return (
+        tp.prune_linear_out_channels
+        if isinstance(module, nn.Linear)
+        else tp.prune_conv_out_channels
+    )
 
 
 def find_units(
@@ -88,9 +92,7 @@ def find_units(
     return sorted(units, key=lambda u: order[u.root])
 
 
-def prune_to(
-    model: nn.Module, example_input: torch.Tensor, keep: Mapping[str, int]
-) -> nn.Module:
+def prune_to(model: nn.Module, example_input: torch.Tensor, keep: Mapping[str, int]) -> nn.Module:
     """Return a copy of ``model`` with each unit physically cut to ``keep[root]`` channels.
 
     The kept channels of a unit are those with the highest group L1 magnitude

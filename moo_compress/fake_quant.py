@@ -86,13 +86,14 @@ def apply_fake_quant(model: nn.Module, bits: dict[str, int]) -> nn.Module:
 
 
 def calibrate(model: nn.Module, batches: Iterable[torch.Tensor]) -> nn.Module:
-    """Observe activation ranges on ``batches``, then freeze them.
+    """Observe activation ranges on ``batches`` afresh, then freeze them.
 
     Until it is calibrated, a model's activation observers keep learning from every
     forward pass. Returns ``model`` in eval mode.
     """
     fake_quants = [m for m in model.modules() if isinstance(m, FakeQuantize)]
     for fq in fake_quants:
+        fq.activation_post_process.reset_min_max_vals()
         fq.enable_observer()
     model.eval()
     with torch.no_grad():

@@ -151,10 +151,26 @@ class LayerTable:
         return cls(names=tuple(rows["names"]), units=tuple(units), **arrays)
 
 
-_ROW_FIELDS = (
-    "names quantizable depthwise in_unit in_factor out_unit in_channels out_channels op_io op_o op_i "
-    "w_io w_o w_i bias kernel in_spatial out_spatial"
-).split()
+_ROW_FIELDS = [
+    "names",
+    "quantizable",
+    "depthwise",
+    "in_unit",
+    "in_factor",
+    "out_unit",
+    "in_channels",
+    "out_channels",
+    "op_io",
+    "op_o",
+    "op_i",
+    "w_io",
+    "w_o",
+    "w_i",
+    "bias",
+    "kernel",
+    "in_spatial",
+    "out_spatial",
+]
 
 
 def _check_supported(model: nn.Module) -> None:

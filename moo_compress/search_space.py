@@ -155,7 +155,8 @@ class SearchSpace:
             [
                 (_unit_gene_name(u.root, u.members, block_of, granularity), i)
                 for i, u in enumerate(units)
-                if granularity == "layer" or prune_cross_block
+                if granularity == "layer"
+                or prune_cross_block
                 or len({block_of(m) for m in u.members}) == 1
             ]
         )
@@ -169,8 +170,15 @@ class SearchSpace:
         )
         fixed = {n: max(bit_widths) for n in protected}
         return cls(
-            model, example_input, table, prune_genes, bit_genes, ratios, bit_widths,
-            channel_multiple, fixed,
+            model,
+            example_input,
+            table,
+            prune_genes,
+            bit_genes,
+            ratios,
+            bit_widths,
+            channel_multiple,
+            fixed,
         )
 
     # ------------------------------------------------------------------ bounds
@@ -200,7 +208,7 @@ class SearchSpace:
     def unpruned(self, bits: int | None = None) -> np.ndarray:
         """(n_var,) the unpruned model at ``bits`` (default: the largest bit-width)."""
         x = self.xl.copy()
-        x[len(self.prune_genes):] = self.bit_widths.index(bits or max(self.bit_widths))
+        x[len(self.prune_genes) :] = self.bit_widths.index(bits or max(self.bit_widths))
         return x
 
     # ------------------------------------------------------------------ vectorised maps
@@ -216,10 +224,10 @@ class SearchSpace:
                 f"decision vector has length {X2.shape[-1]}, expected {self.n_var} "
                 f"({len(self.prune_genes)} prune genes + {len(self.bit_genes)} bit genes)"
             )
-        if not np.all(np.isfinite(X2)) or not np.all(X2 == np.round(X2)):
+        if not np.all(np.isfinite(X2)) or not np.all(np.round(X2) == X2):
             raise ValueError("decision vector must hold integer indices")
         X2 = X2.astype(int)
-        bad = (X2 < self.xl) | (X2 > self.xu)
+        bad = (self.xl > X2) | (self.xu < X2)
         if bad.any():
             row, col = np.argwhere(bad)[0]
             grid = self.ratios if col < len(self.prune_genes) else self.bit_widths
@@ -383,5 +391,9 @@ def _check_options(
             f"bit_widths={bit_widths!r} is not allowed; allowed: increasing ints from "
             "2..8, 16 (float16), 32 (float32), e.g. (2, 4, 8) or (8, 16, 32)"
         )
-    if not isinstance(channel_multiple, int) or isinstance(channel_multiple, bool) or channel_multiple < 1:
+    if (
+        not isinstance(channel_multiple, int)
+        or isinstance(channel_multiple, bool)
+        or channel_multiple < 1
+    ):
         raise ValueError(f"channel_multiple={channel_multiple!r} is not allowed; allowed: int >= 1")

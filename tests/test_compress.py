@@ -28,7 +28,9 @@ def test_compressed_model_is_smaller_and_original_untouched(resnet50, resnet50_s
     model = compress(resnet50, config)
     assert model.layer1[0].conv1.layer.out_channels == config.channels["layer1.0.conv1"] == 32
     assert model.layer1[0].conv2.layer.in_channels == 32
-    assert sum(p.numel() for p in model.parameters()) < sum(p.numel() for p in resnet50.parameters())
+    assert sum(p.numel() for p in model.parameters()) < sum(
+        p.numel() for p in resnet50.parameters()
+    )
     assert model(torch.randn(1, 3, 224, 224)).shape == (1, 1000)
     for k, v in resnet50.state_dict().items():
         assert torch.equal(v, before[k])
@@ -36,7 +38,9 @@ def test_compressed_model_is_smaller_and_original_untouched(resnet50, resnet50_s
 
 def test_kept_channels_are_the_highest_magnitude_ones():
     torch.manual_seed(0)
-    model = nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.Conv2d(8, 4, 3), nn.Flatten(), nn.Linear(4 * 4 * 4, 2))
+    model = nn.Sequential(
+        nn.Conv2d(3, 8, 3), nn.ReLU(), nn.Conv2d(8, 4, 3), nn.Flatten(), nn.Linear(4 * 4 * 4, 2)
+    )
     with torch.no_grad():
         model[0].weight.mul_(0.01)
         model[0].weight[[1, 5]] *= 1000  # two clearly dominant filters

@@ -44,7 +44,7 @@ def test_costs_fall_with_pruning_and_bits(resnet50_space):
     X = np.tile(space.unpruned(), (3, 1))
     X[1, : len(space.prune_genes)] = 5  # ratio 0.5 everywhere
     X[2] = X[1]
-    X[2, len(space.prune_genes):] = 0  # 8 bits
+    X[2, len(space.prune_genes) :] = 0  # 8 bits
     c = space.costs(X)
     assert c.macs[0] > c.macs[1] == c.macs[2]
     assert c.size_bits[0] > c.size_bits[1] > c.size_bits[2]

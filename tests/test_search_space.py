@@ -71,7 +71,9 @@ def test_block_granularity_for_bits_shrinks_the_space():
         model, torch.randn(1, 3, 64, 64), granularity="block", bits_granularity="block"
     )
     assert block.n_var < layer.n_var
-    assert [g.name for g in block.bit_genes] == [f"layer{i}.{j}" for i in range(1, 5) for j in (0, 1)]
+    assert [g.name for g in block.bit_genes] == [
+        f"layer{i}.{j}" for i in range(1, 5) for j in (0, 1)
+    ]
 
 
 class _Untraceable(nn.Module):
@@ -87,7 +89,10 @@ class _Untraceable(nn.Module):
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        ({"granularity": "stage"}, "granularity='stage' is not allowed; allowed: ['layer', 'block']"),
+        (
+            {"granularity": "stage"},
+            "granularity='stage' is not allowed; allowed: ['layer', 'block']",
+        ),
         ({"ratios": (0.0, 1.0)}, "ratios=(0.0, 1.0) is not allowed"),
         ({"ratios": "0.5"}, "is not allowed"),
         ({"bit_widths": (8, 12)}, "bit_widths=(8, 12) is not allowed"),
@@ -124,12 +129,21 @@ def test_encode_rejects_off_grid_values(resnet50_space):
     config = resnet50_space.decode(resnet50_space.xl)
     with pytest.raises(ValueError, match=r"ratio of 'layer1.0' is 0.25; allowed"):
         resnet50_space.encode(
-            CompressionConfig(config.input_shape, config.channels, config.bits,
-                              {**config.ratios, "layer1.0": 0.25})
+            CompressionConfig(
+                config.input_shape,
+                config.channels,
+                config.bits,
+                {**config.ratios, "layer1.0": 0.25},
+            )
         )
-    with pytest.raises(ValueError, match=re.escape("bits of 'layer1.0.conv1' is 4; allowed: [8, 16")):
+    with pytest.raises(
+        ValueError, match=re.escape("bits of 'layer1.0.conv1' is 4; allowed: [8, 16")
+    ):
         resnet50_space.encode(
-            CompressionConfig(config.input_shape, config.channels,
-                              {**config.bits, "layer1.0.conv1": 4}, config.ratios)
+            CompressionConfig(
+                config.input_shape,
+                config.channels,
+                {**config.bits, "layer1.0.conv1": 4},
+                config.ratios,
+            )
         )
-

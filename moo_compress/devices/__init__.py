@@ -1,0 +1,16 @@
+"""Device implementations: SKU latency models, presets and simulated units."""
+
+from moo_compress.devices.simulated import SimulatedDevice
+from moo_compress.devices.sku import SKU, Precision
+from moo_compress.devices.skus import CORTEX_A72, JETSON_XAVIER_NX, MPIC_RISCV, SKUS, get_sku
+
+__all__ = [
+    "CORTEX_A72",
+    "JETSON_XAVIER_NX",
+    "MPIC_RISCV",
+    "SKU",
+    "SKUS",
+    "Precision",
+    "SimulatedDevice",
+    "get_sku",
+]

@@ -1,0 +1,141 @@
+"""Tests of the SKU latency model (moo_compress.devices.sku / skus)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torchvision
+
+from moo_compress.costs import LayerCosts, evaluate_costs
+from moo_compress.devices import CORTEX_A72, JETSON_XAVIER_NX, MPIC_RISCV, SKUS, get_sku
+from moo_compress.devices import sku as sku_module
+from moo_compress.search_space import SearchSpace
+
+
+def conv(
+    c_in: float, c_out: float, bits: int, *, hw: int = 28, depthwise: bool = False
+) -> LayerCosts:
+    """LayerCosts of one 3x3 conv (N=1, L=1) on an hw x hw map, no bias."""
+    kernel, spatial = 9, hw * hw
+
+    def one(v: float) -> np.ndarray:
+        return np.array([[float(v)]])
+
+    weights = kernel * c_out if depthwise else kernel * c_in * c_out
+    return LayerCosts(
+        names=("conv",),
+        macs=one(weights * spatial),
+        weight_elems=one(weights),
+        bias_elems=one(0),
+        in_channels=one(c_in),
+        out_channels=one(c_out),
+        bits=one(bits),
+        in_act_elems=one(c_in * spatial),
+        out_act_elems=one(c_out * spatial),
+        kernel=np.array([kernel]),
+        depthwise=np.array([depthwise]),
+        out_spatial=np.array([spatial]),
+    )
+
+
+@pytest.fixture(scope="module")
+def space() -> SearchSpace:
+    torch.manual_seed(0)
+    return SearchSpace.from_model(
+        torchvision.models.resnet18(), torch.randn(1, 3, 64, 64), granularity="block"
+    )
+
+
+@pytest.mark.parametrize("name", sorted(SKUS))
+def test_latency_falls_monotonically_with_pruning(space: SearchSpace, name: str) -> None:
+    sku = get_sku(name)
+    n_prune = len(space.prune_genes)
+    X = np.zeros((len(space.ratios), space.n_var), dtype=int)
+    X[:, :n_prune] = np.arange(len(space.ratios))[:, None]
+    bits = np.full((len(X), len(space.layer_names)), max(sku.supported_bits))
+    layers = evaluate_costs(space.table, space.keep_matrix(X), bits).layers
+    lat = sku.latency_ms(layers)
+    assert np.all(np.diff(lat) <= 1e-12)
+    assert lat[-1] < 0.5 * lat[0]
+
+
+def test_channel_alignment_steps() -> None:
+    def compute_ms(c: int, bits: int) -> float:
+        return float(JETSON_XAVIER_NX.layer_times(conv(c, c, bits))[0][0, 0])
+
+    # FP16 tensor cores pad to 8: 17 and 24 cost the same, 16 is a step below.
+    assert compute_ms(16, 16) < compute_ms(17, 16) == compute_ms(24, 16) < compute_ms(25, 16)
+    # INT8 pads to 16: 17, 24 and 32 cost the same.
+    assert compute_ms(16, 8) < compute_ms(17, 8) == compute_ms(24, 8) == compute_ms(32, 8)
+    # FP32 CUDA cores have no alignment: every channel counts.
+    assert compute_ms(16, 32) < compute_ms(17, 32) < compute_ms(24, 32)
+
+
+def test_depthwise_pads_its_channel_count_once() -> None:
+    def compute_ms(c: int) -> float:
+        return float(JETSON_XAVIER_NX.layer_times(conv(c, c, 8, depthwise=True))[0][0, 0])
+
+    assert compute_ms(17) == compute_ms(32)
+    assert compute_ms(64) == pytest.approx(2 * compute_ms(32))  # linear, not quadratic
+
+
+def test_cache_regime_on_cortex_a72() -> None:
+    small = conv(16, 16, 8, hw=14)  # a few kB: fits the 1 MB L2
+    big = conv(256, 256, 32, hw=56)  # MBs of activations: DRAM
+    _, cache, dram = CORTEX_A72.layer_times(small)
+    assert cache[0, 0] > 0 and dram[0, 0] == 0
+    _, cache, dram = CORTEX_A72.layer_times(big)
+    assert cache[0, 0] == 0 and dram[0, 0] > 0
+    assert JETSON_XAVIER_NX.layer_times(small)[1][0, 0] == 0  # no cache modelled
+
+
+def test_mpic_uses_the_diagonal_of_the_published_table() -> None:
+    for bits, macs_per_cycle in ((2, 6.5), (4, 3.5), (8, 2.1)):
+        layer = conv(32, 32, bits)  # 32 is a multiple of every MPIC alignment
+        compute = MPIC_RISCV.layer_times(layer)[0][0, 0]
+        assert compute == pytest.approx(layer.macs[0, 0] / (macs_per_cycle * 250e6) * 1e3)
+
+
+def test_drift_factors_scale_the_right_terms() -> None:
+    sku = JETSON_XAVIER_NX
+    compute_bound = conv(256, 256, 32)  # FP32: compute-bound
+    base = sku.latency_ms(compute_bound)[0] - sku.overhead_ms(1)
+    slow = sku.latency_ms(compute_bound, compute=0.5)[0] - sku.overhead_ms(1)
+    assert slow == pytest.approx(2 * base)
+    fixed = sku.overhead_ms(1)
+    assert sku.latency_ms(compute_bound, bandwidth=0.9)[0] == pytest.approx(base + fixed)
+    assert sku.latency_ms(compute_bound, overhead=2.0)[0] == pytest.approx(base + 2 * fixed)
+
+
+def test_matrix_matches_per_device_latency_across_chunks(
+    space: SearchSpace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rng = np.random.default_rng(0)
+    X = rng.integers(space.xl, space.xu + 1, size=(7, space.n_var))
+    layers = space.costs(X).layers
+    c, b, o = rng.uniform(0.4, 1.2, size=(3, 5))
+    # blocks of 3 configurations: 7 configs take 3 blocks
+    monkeypatch.setattr(sku_module, "_CHUNK_ELEMS", 3 * 5 * len(layers.names))
+    matrix = CORTEX_A72.latency_matrix(layers, c, b, o)
+    assert matrix.shape == (7, 5)
+    for d in range(5):
+        np.testing.assert_allclose(matrix[:, d], CORTEX_A72.latency_ms(layers, c[d], b[d], o[d]))
+
+
+def test_unknown_sku_name_lists_allowed_names() -> None:
+    allowed = "cortex-a72.*jetson-xavier-nx.*mpic-riscv"
+    with pytest.raises(ValueError, match=f"unknown SKU 'tpu'; allowed: .*{allowed}"):
+        get_sku("tpu")
+
+
+def test_unsupported_bit_width_is_rejected() -> None:
+    with pytest.raises(ValueError, match=r"does not support bit-width\(s\) \[4\]"):
+        JETSON_XAVIER_NX.latency_ms(conv(16, 16, 4))
+    with pytest.raises(ValueError, match="allowed: \\[2, 4, 8\\]"):
+        MPIC_RISCV.latency_ms(conv(16, 16, 16))
+
+
+def test_invalid_drift_is_rejected() -> None:
+    with pytest.raises(ValueError, match="finite and > 0"):
+        JETSON_XAVIER_NX.latency_ms(conv(16, 16, 8), compute=0.0)
