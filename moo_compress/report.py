@@ -1,0 +1,208 @@
+"""Outputs of a run: front table, summary, plot and the knee-point model.
+
+Files written in the output folder:
+
+* ``front.csv``: one row per front configuration, columns in :func:`front_frame`;
+* ``references.csv``: the unpruned model and the FLOPs-uniform pruning, same columns;
+* ``summary.json``: what was run and what it cost, see :func:`summary`;
+* ``front.png``: the three objective pairs, reference rows marked;
+* ``knee/``: the knee-point model, see :mod:`moo_compress.export`.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from rich.table import Table  # noqa: E402
+
+from moo_compress.compress import compress  # noqa: E402
+from moo_compress.export import export_model  # noqa: E402
+from moo_compress.problem import FleetCompressionProblem  # noqa: E402
+from moo_compress.recovery import recover  # noqa: E402
+from moo_compress.search import FleetSearch, SearchResult  # noqa: E402
+
+
+def front_frame(
+    problem: FleetCompressionProblem,
+    X: np.ndarray,
+    accuracy: np.ndarray,
+    latency: np.ndarray,
+    search: FleetSearch,
+) -> pd.DataFrame:
+    """Rows of measured configurations.
+
+    Columns: ``accuracy`` or ``fidelity`` (measured), ``avg_latency_ms`` and
+    ``worst_cluster_latency_ms`` (from measured cluster latencies),
+    ``cluster_<k>_latency_ms`` (measured medians), ``predicted_avg_latency_ms`` and
+    ``predicted_worst_cluster_latency_ms`` (the surrogate's means, for comparison),
+    ``macs``, ``params``, ``size_bits`` (analytic), ``measured`` (True: every latency
+    and accuracy value in the row was measured), ``config`` (JSON); on simulated
+    fleets also ``true_avg_latency_ms`` and ``true_worst_cluster_latency_ms`` from
+    every device's noiseless latency, for evaluation only.
+    """
+    X = np.atleast_2d(X)
+    clusters = problem.clusters
+    costs = problem.space.costs(X)
+    predicted = search.predict_latency(X)[0]
+    frame = pd.DataFrame(
+        {
+            problem.accuracy_mode: accuracy,
+            "avg_latency_ms": clusters.fleet_average(latency),
+            "worst_cluster_latency_ms": clusters.worst_case(latency),
+            **{f"cluster_{k}_latency_ms": latency[:, k] for k in range(clusters.k)},
+            "predicted_avg_latency_ms": clusters.fleet_average(predicted),
+            "predicted_worst_cluster_latency_ms": clusters.worst_case(predicted),
+            "macs": costs.macs.astype(np.int64),
+            "params": costs.params.astype(np.int64),
+            "size_bits": costs.size_bits.astype(np.int64),
+            "measured": True,
+            "config": [problem.space.decode(x).to_json() for x in X],
+        }
+    )
+    truth = clusters.true_objectives(X)
+    if truth is not None:
+        frame["true_avg_latency_ms"], frame["true_worst_cluster_latency_ms"] = truth
+    return frame
+
+
+def knee_index(F: np.ndarray) -> int:
+    """Row of ``F`` (N, 3), all minimised, closest to the ideal point after scaling each
+    objective to [0, 1] over the front."""
+    span = np.ptp(F, axis=0)
+    scaled = (F - F.min(axis=0)) / np.where(span > 0, span, 1.0)
+    return int(np.argmin(np.linalg.norm(scaled, axis=1)))
+
+
+def write_outputs(
+    problem: FleetCompressionProblem,
+    search: FleetSearch,
+    result: SearchResult,
+    out: Path,
+    wall_seconds: float,
+) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    """Write every output file; return the front, the reference rows and the summary."""
+    front = front_frame(problem, result.X, result.accuracy, result.latency, search)
+    refs = result.references
+    references = front_frame(
+        problem,
+        np.array([x for x, _, _ in refs.values()]),
+        np.array([a for _, a, _ in refs.values()]),
+        np.array([lat for _, _, lat in refs.values()]),
+        search,
+    )
+    references.insert(0, "reference", list(refs))
+    front.to_csv(out / "front.csv", index=False)
+    references.to_csv(out / "references.csv", index=False)
+    F = problem.objectives(result.accuracy, result.latency)
+    knee = knee_index(F) if len(front) else None
+    knee_files = _export_knee(problem, result.X[knee], out / "knee") if knee is not None else []
+    info = summary(problem, search, result, front, wall_seconds, knee, knee_files)
+    (out / "summary.json").write_text(json.dumps(info, indent=2))
+    plot_front(problem, front, references, out / "front.png")
+    return front, references, info
+
+
+def summary(
+    problem: FleetCompressionProblem,
+    search: FleetSearch,
+    result: SearchResult,
+    front: pd.DataFrame,
+    wall_seconds: float,
+    knee: int | None,
+    knee_files: list[str],
+) -> dict:
+    """The ``summary.json`` content."""
+    clusters = problem.clusters
+    predicted = front["predicted_avg_latency_ms"].to_numpy()
+    measured = front["avg_latency_ms"].to_numpy()
+    fleet = clusters.fleet
+    return {
+        "problem": problem.name,
+        "seed": search.settings.seed,
+        "accuracy_mode": problem.accuracy_mode,
+        "n_devices": len(fleet) if fleet is not None else clusters.k,
+        "clusters": clusters.describe(),
+        "measurements": {
+            "latency_per_cluster": result.measurements,
+            "latency_total": int(sum(result.measurements)),
+            "latency_budget": search.settings.budget,
+            "accuracy": result.accuracy_evaluations,
+        },
+        "hypervolume": result.hypervolume,
+        "hypervolume_definition": "objectives scaled to [1 - accuracy, avg / avg_unpruned, "
+        "worst / worst_unpruned] (unpruned latencies predicted after the initial design), "
+        "reference point (1, 1.1, 1.1)",
+        "wall_seconds": round(wall_seconds, 2),
+        "surrogate_quality_on_front": {
+            "avg_latency_mape_percent": float(np.mean(np.abs(predicted / measured - 1)) * 100)
+            if len(front)
+            else None,
+        },
+        "front_size": len(front),
+        "knee_row": knee,
+        "knee_files": knee_files,
+        "search_space": problem.space.describe(),
+        "settings": vars(search.settings),
+    }
+
+
+def _export_knee(problem: FleetCompressionProblem, x: np.ndarray, folder: Path) -> list[str]:
+    config = problem.space.decode(x)
+    model = recover(compress(problem.reference, config), problem.evaluator.calibration)
+    return export_model(model, config, folder)
+
+
+def plot_front(
+    problem: FleetCompressionProblem, front: pd.DataFrame, references: pd.DataFrame, path: Path
+) -> None:
+    """Three panels: accuracy vs average latency, accuracy vs worst-cluster latency and
+    average vs worst-cluster latency; reference rows as labelled crosses."""
+    acc = problem.accuracy_mode
+    pairs = [
+        ("avg_latency_ms", acc),
+        ("worst_cluster_latency_ms", acc),
+        ("avg_latency_ms", "worst_cluster_latency_ms"),
+    ]
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.5))
+    for ax, (x, y) in zip(axes, pairs, strict=True):
+        ax.scatter(front[x], front[y], s=18, label="front (measured)")
+        for _, row in references.iterrows():
+            ax.scatter(row[x], row[y], marker="x", s=60, label=row["reference"])
+        ax.set_xlabel(x)
+        ax.set_ylabel(y)
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=8)
+    fig.suptitle(f"{problem.name}: measured Pareto front ({acc})")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def front_table(
+    problem: FleetCompressionProblem, front: pd.DataFrame, references: pd.DataFrame
+) -> Table:
+    """A rich table of the front with the reference rows first."""
+    acc = problem.accuracy_mode
+    table = Table(title=f"{problem.name}: measured front ({len(front)} configurations)")
+    for column in ("row", acc, "avg ms", "worst ms", "MMACs", "size MB", "measured"):
+        table.add_column(column, justify="right")
+    rows = [(r["reference"], r) for _, r in references.iterrows()]
+    rows += [(str(i), r) for i, r in front.iterrows()]
+    for name, r in rows:
+        table.add_row(
+            name,
+            f"{r[acc]:.4f}",
+            f"{r['avg_latency_ms']:.2f}",
+            f"{r['worst_cluster_latency_ms']:.2f}",
+            f"{r['macs'] / 1e6:.0f}",
+            f"{r['size_bits'] / 8e6:.2f}",
+            "yes" if r["measured"] else "no",
+        )
+    return table

@@ -1,0 +1,237 @@
+"""Command line: ``python -m moo_compress.run PROBLEM_FILE [options]``.
+
+Loads the problem file (trusted Python code that defines one
+:class:`~moo_compress.problem.FleetCompressionProblem` subclass), runs the search with a
+rich progress display, prints the measured front and writes the outputs (see
+:mod:`moo_compress.report`). Bad input gives one line on stderr and exit code 2;
+Ctrl-C stops cleanly (exit 130) with every measurement kept for ``--resume``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import importlib.util
+import sys
+import time
+import warnings
+from pathlib import Path
+
+# Library deprecation chatter is not for the user of a command-line tool.
+warnings.filterwarnings("ignore", category=FutureWarning, module=r"torch\.jit")
+warnings.filterwarnings("ignore", message="Sparse invariant checks")
+
+from rich.console import Console  # noqa: E402
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn  # noqa: E402
+
+from moo_compress.problem import FleetCompressionProblem  # noqa: E402
+from moo_compress.report import front_table, write_outputs  # noqa: E402
+from moo_compress.search import FleetSearch, SearchSettings  # noqa: E402
+from moo_compress.search import Progress as SearchProgress  # noqa: E402
+from surrogates.store import MeasurementStore  # noqa: E402
+
+STORE_NAME = "measurements.sqlite"
+
+
+class UsageError(Exception):
+    """Bad input from the user: reported as one line, exit code 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, no usage dump
+        raise UsageError(message)
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not allowed; allowed: an integer >= 1")
+    return value
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} is not allowed; allowed: an integer >= 0")
+    return value
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = _Parser(prog="python -m moo_compress.run", description=__doc__.split("\n")[0])
+    parser.add_argument("problem_file", help="Python file defining a FleetCompressionProblem")
+    parser.add_argument("--out", type=Path, help="output folder (default runs/<problem>-<time>)")
+    parser.add_argument("--seed", type=_seed, default=0)
+    parser.add_argument("--budget", type=_positive, help="real latency measurements in total")
+    parser.add_argument("--accuracy-budget", type=_positive, help="real accuracy evaluations")
+    parser.add_argument("--generations", type=_positive)
+    parser.add_argument("--pop-size", type=_positive)
+    parser.add_argument("--no-transfer", action="store_true", help="independent GPs per cluster")
+    parser.add_argument("--resume", action="store_true", help="continue the run in --out")
+    return parser.parse_args(argv)
+
+
+def load_problem_class(path: Path) -> type[FleetCompressionProblem]:
+    """The one :class:`FleetCompressionProblem` subclass defined in ``path``."""
+    if not path.is_file():
+        raise UsageError(f"problem file {str(path)!r} does not exist")
+    spec = importlib.util.spec_from_file_location(f"moo_problem_{path.stem}", path)
+    module = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else ""
+        raise UsageError(
+            f"problem file {str(path)!r} could not be loaded: {type(exc).__name__}: {reason}"
+        ) from None
+    found = [
+        obj
+        for obj in vars(module).values()
+        if isinstance(obj, type)
+        and issubclass(obj, FleetCompressionProblem)
+        and obj.__module__ == module.__name__
+    ]
+    if len(found) != 1:
+        names = [c.__name__ for c in found]
+        raise UsageError(
+            f"problem file {str(path)!r} must define exactly one FleetCompressionProblem "
+            f"subclass; found {names or 'none'}"
+        )
+    return found[0]
+
+
+def fingerprint(problem: FleetCompressionProblem) -> str:
+    """Identifies a problem's search space in its store, so another problem's store is
+    refused."""
+    space = problem.space
+    text = "|".join([problem.name, *space.var_names, repr(space.ratios), repr(space.bit_widths)])
+    return f"{problem.name}:{hashlib.sha256(text.encode()).hexdigest()[:12]}"
+
+
+def _out_folder(args: argparse.Namespace, name: str) -> Path:
+    if args.out is not None:
+        out = args.out
+    elif args.resume:
+        runs = sorted(Path("runs").glob(f"{name}-*"))
+        if not runs:
+            raise UsageError(f"--resume found no earlier run of {name!r} in runs/; give --out")
+        out = runs[-1]
+    else:
+        out = Path("runs") / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    if args.resume and not (out / STORE_NAME).is_file():
+        raise UsageError(f"--resume: {out / STORE_NAME} does not exist")
+    if not args.resume and (out / STORE_NAME).exists():
+        raise UsageError(f"{out} already holds a run; add --resume or choose another --out")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as exc:
+        raise UsageError(f"output folder {str(out)!r} is not writable: {exc.strerror}") from None
+    return out
+
+
+def _fail(error: Exception) -> int:
+    """Report bad input as one unwrapped line on stderr; the exit code is 2."""
+    print(f"error: {error}", file=sys.stderr)
+    return 2
+
+
+def main(argv: list[str] | None = None) -> int:
+    console = Console()
+    try:
+        args = parse_args(sys.argv[1:] if argv is None else argv)
+        problem_class = load_problem_class(Path(args.problem_file))
+        out = _out_folder(args, problem_class.name)
+    except UsageError as exc:
+        return _fail(exc)
+
+    started = time.perf_counter()
+    with console.status(f"building {problem_class.name}: model, search space, fleet clusters"):
+        try:
+            problem = problem_class(seed=args.seed)
+        except ValueError as exc:
+            return _fail(exc)
+    console.print(problem.space.describe(), highlight=False)
+    console.print(
+        f"{problem.clusters.k} cluster(s): "
+        + ", ".join(
+            f"#{c['cluster']} {c['size']} devices (rep {c['representative']})"
+            for c in problem.clusters.describe()
+        ),
+        highlight=False,
+    )
+    if problem.accuracy_mode == "fidelity":
+        console.print(
+            "[yellow]No labelled data: the accuracy objective is FIDELITY to the "
+            "uncompressed model on generated inputs, not accuracy.[/yellow]"
+        )
+    settings = SearchSettings(
+        budget=args.budget or problem.budget,
+        accuracy_budget=args.accuracy_budget or problem.accuracy_budget,
+        pop_size=args.pop_size or problem.pop_size,
+        generations=args.generations or problem.generations,
+        transfer=not args.no_transfer,
+        seed=args.seed,
+    )
+    run_id = time.strftime("%Y%m%d-%H%M%S")
+    try:
+        store = MeasurementStore(out / STORE_NAME, fingerprint(problem), run_id)
+    except ValueError as exc:
+        return _fail(exc)
+
+    progress = Progress(
+        TextColumn("[bold]generation {task.completed}/{task.total}"),
+        BarColumn(),
+        TextColumn("{task.fields[status]}"),
+        TimeElapsedColumn(),
+        console=console,
+    )
+    task = progress.add_task("search", total=settings.generations, status="initial design")
+
+    def report(p: SearchProgress) -> None:
+        progress.update(
+            task,
+            completed=p.generation,
+            status=f"measurements {p.measurements}/{p.budget}  accuracy evals "
+            f"{p.accuracy_evaluations}  clusters {problem.clusters.k}  HV {p.hypervolume:.4f}",
+        )
+
+    try:
+        with progress:
+            search = FleetSearch(problem, store, settings, on_progress=report)
+            result = search.run()
+        front, references, info = write_outputs(
+            problem, search, result, out, time.perf_counter() - started
+        )
+    except KeyboardInterrupt:
+        print(
+            f"interrupted: {store.count()} measurements are saved in {out / STORE_NAME}; "
+            f"continue with: python -m moo_compress.run {args.problem_file} --out {out} "
+            f"--seed {args.seed} --resume",
+            file=sys.stderr,
+        )
+        return 130
+    except ValueError as exc:
+        return _fail(exc)
+    finally:
+        store.close()
+
+    console.print(front_table(problem, front, references))
+    console.print(
+        f"hypervolume {info['hypervolume']:.4f}; {info['measurements']['latency_total']} latency "
+        f"measurements (budget {settings.budget}), {info['measurements']['accuracy']} accuracy "
+        f"evaluations; {info['wall_seconds']:.0f} s. Outputs in {out}/",
+        highlight=False,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

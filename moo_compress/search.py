@@ -1,0 +1,406 @@
+"""NSGA-II over surrogate objectives, with active learning in the loop.
+
+One generation (pymoo ask/tell)::
+
+    offspring = NSGA2.ask()
+    predict latency (N, K) and accuracy (N,) with the surrogates
+    policy picks uncertain, front-relevant (candidate, cluster) pairs -> measure for real
+    refit (every k points) or condition the surrogates, re-predict parents and offspring
+    NSGA2.tell(offspring)
+
+At the end every configuration of the predicted front (and two reference rows) is
+measured for real on every cluster's representative and evaluated for accuracy, and
+the reported front is the non-dominated set of those measured values.
+
+Every measurement goes through the :class:`~surrogates.store.MeasurementStore` first,
+so a resumed run with the same seed replays the same decisions from the store and
+never measures anything twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from pymoo.algorithms.moo.nsga2 import NSGA2
+from pymoo.indicators.hv import HV
+from pymoo.operators.crossover.sbx import SBX
+from pymoo.operators.mutation.pm import PM
+from pymoo.operators.repair.rounding import RoundingRepair
+from pymoo.operators.sampling.rnd import IntegerRandomSampling
+from pymoo.util.nds.non_dominated_sorting import NonDominatedSorting
+from surrogates.cluster_surrogate import ClusterSurrogate
+from surrogates.gp_surrogate import GPSurrogate
+
+from moo_compress.problem import FleetCompressionProblem
+from surrogates.active_learning import ActiveLearningPolicy, initial_design
+from surrogates.features import config_features, stage_bounds
+from surrogates.store import MeasurementStore
+
+ACCURACY_DEVICE = "accuracy-evaluator"
+"""Store ``device_id`` of accuracy evaluations (they run on this machine)."""
+
+LOSS_FLOOR = 1e-3
+"""Added to accuracy loss before it is modelled in log space (the GP needs > 0)."""
+
+
+@dataclass
+class SearchSettings:
+    """Knobs of one search.
+
+    Attributes:
+        budget: Real latency measurements in total, over all clusters, including the
+            initial design, the final front and the reference rows.
+        accuracy_budget: Real accuracy evaluations for an expensive evaluator.
+        pop_size, generations: NSGA-II settings.
+        n_init: Initial space-filling configurations, each measured on every cluster.
+        batch_size: Measurements the policy may ask for per generation.
+        rel_std_threshold: Relative predictive std above which a pair is worth measuring.
+        refit_every: Full surrogate refit after this many new points.
+        transfer: Multi-task GP across clusters (True) or independent GPs.
+        n_stages: Stages of the surrogate features.
+        gp_maxiter: L-BFGS iterations of a full GP fit. An iteration cap, unlike a time
+            cap, keeps fits deterministic; past ~50 iterations the fits of this search
+            gained nothing measurable on held-out configurations.
+        seed: Seed of everything random in the search.
+    """
+
+    budget: int = 300
+    accuracy_budget: int = 60
+    pop_size: int = 40
+    generations: int = 20
+    n_init: int = 8
+    batch_size: int = 8
+    rel_std_threshold: float = 0.03
+    refit_every: int = 16
+    transfer: bool = True
+    n_stages: int = 4
+    gp_maxiter: int = 50
+    seed: int = 0
+
+
+@dataclass
+class Progress:
+    """What the search reports after each generation."""
+
+    generation: int
+    generations: int
+    measurements: int
+    budget: int
+    accuracy_evaluations: int
+    hypervolume: float
+
+
+@dataclass
+class SearchResult:
+    """The measured front and what it cost.
+
+    Attributes:
+        X: (F, n_var) front decision vectors.
+        accuracy: (F,) measured accuracy (or fidelity).
+        latency: (F, K) measured median latency in ms per cluster.
+        references: name -> (x, accuracy, latency (K,)) of the reference rows.
+        measurements: Latency measurements spent, per cluster.
+        accuracy_evaluations: Real accuracy evaluations spent.
+        hypervolume: Normalised hypervolume of the measured front.
+        history: Progress of every generation.
+    """
+
+    X: np.ndarray
+    accuracy: np.ndarray
+    latency: np.ndarray
+    references: dict[str, tuple[np.ndarray, float, np.ndarray]]
+    measurements: list[int]
+    accuracy_evaluations: int
+    hypervolume: float
+    history: list[Progress] = field(default_factory=list)
+
+
+class SurrogateObjectives:
+    """The problem's :class:`~moo_compress.problem.ObjectiveModel` during search: GP
+    means for latency, and for accuracy either GP means (expensive evaluator) or real
+    evaluations (cheap evaluator)."""
+
+    def __init__(self, search: FleetSearch) -> None:
+        self.search = search
+
+    def accuracy(self, X: np.ndarray) -> np.ndarray:
+        return self.search.predict_accuracy(X)[0]
+
+    def latency(self, X: np.ndarray) -> np.ndarray:
+        return self.search.predict_latency(X)[0]
+
+
+class FleetSearch:
+    """Runs one search of a :class:`FleetCompressionProblem`, measuring through a store."""
+
+    def __init__(
+        self,
+        problem: FleetCompressionProblem,
+        store: MeasurementStore,
+        settings: SearchSettings,
+        on_progress: Callable[[Progress], None] | None = None,
+    ) -> None:
+        self.problem = problem
+        self.space = problem.space
+        self.clusters = problem.clusters
+        self.store = store
+        self.settings = settings
+        self.on_progress = on_progress or (lambda p: None)
+        k = self.clusters.k
+        unpruned = self.space.costs(self.space.unpruned()).layers.macs[0]
+        self.stages = stage_bounds(unpruned, settings.n_stages)
+        n_final = settings.pop_size + 2  # the final front and 2 reference rows
+        self.n_reserved = n_final * k
+        self.latency_policy = ActiveLearningPolicy(
+            rel_std_threshold=settings.rel_std_threshold,
+            batch_size=settings.batch_size,
+            budget_total=max(0, settings.budget - self.n_reserved),
+            cluster_weights=self.clusters.weights,
+        )
+        # No wall-time cap on fits: a capped fit would depend on machine load, and the
+        # same seed must give the same front (and a resumed run the same decisions).
+        self.latency_model = ClusterSurrogate(
+            k,
+            transfer=settings.transfer,
+            refit_every=settings.refit_every,
+            maxiter=settings.gp_maxiter,
+            fit_timeout_s=None,
+        )
+        self.expensive_accuracy = problem.evaluator.expensive
+        self.accuracy_policy = ActiveLearningPolicy(
+            rel_std_threshold=settings.rel_std_threshold,
+            batch_size=max(1, settings.batch_size // 2),
+            budget_total=max(0, settings.accuracy_budget - n_final),
+        )
+        self.accuracy_model = GPSurrogate(maxiter=settings.gp_maxiter, fit_timeout_s=None)
+        self._accuracy_X: list[np.ndarray] = []
+        self._accuracy_y: list[float] = []
+        self._measured: set[tuple[bytes, int]] = set()
+        self._accuracy_cache: dict[bytes, float] = {}
+        self.n_accuracy = 0
+        self._scale: np.ndarray | None = None
+
+    # ------------------------------------------------------------------ features
+    def features(self, X: np.ndarray) -> np.ndarray:
+        """(N, d) surrogate inputs of a population."""
+        return config_features(self.space.costs(X).layers, self.stages)
+
+    # ------------------------------------------------------------------ measuring
+    @property
+    def n_latency(self) -> int:
+        """Distinct (configuration, cluster) latencies measured so far."""
+        return len(self._measured)
+
+    def measure_latency(self, x: np.ndarray, cluster: int) -> float:
+        """Median latency (ms) of ``x`` on the cluster's representative, via the store."""
+        config = self.space.decode(x)
+        device = self.clusters.representatives[cluster]
+        record = self.store.get_or_measure(
+            device.device_id,
+            cluster,
+            config.to_json(),
+            "latency",
+            lambda: device.measure(config).samples_ms,
+        )
+        key = (np.asarray(x, dtype=np.int64).tobytes(), cluster)
+        if key not in self._measured:
+            self._measured.add(key)
+            self.latency_model.add(cluster, self.features(x[None]), np.array([record.median]))
+        return record.median
+
+    def evaluate_accuracy(self, x: np.ndarray) -> float:
+        """Real accuracy (or fidelity) of ``x``, via the store."""
+        key = np.asarray(x, dtype=np.int64).tobytes()
+        if key not in self._accuracy_cache:
+            config = self.space.decode(x)
+            record = self.store.get_or_measure(
+                ACCURACY_DEVICE,
+                -1,
+                config.to_json(),
+                "accuracy",
+                lambda: [self.problem.evaluator.evaluate(config)],
+            )
+            self._accuracy_cache[key] = record.median
+            self.n_accuracy += 1
+            if self.expensive_accuracy:
+                self._accuracy_X.append(self.features(x[None])[0])
+                self._accuracy_y.append(1.0 - record.median + LOSS_FLOOR)
+        return self._accuracy_cache[key]
+
+    # ------------------------------------------------------------------ predicting
+    def predict_latency(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(N, K) mean and std of latency in ms."""
+        return self.latency_model.predict(self.features(X))
+
+    def predict_accuracy(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(N,) accuracy and its std: GP for an expensive evaluator, else real values."""
+        if not self.expensive_accuracy:
+            return np.array([self.evaluate_accuracy(x) for x in X]), np.zeros(len(X))
+        loss, std = self.accuracy_model.predict(self.features(X))
+        return np.clip(1.0 - (loss - LOSS_FLOOR), 0.0, 1.0), std
+
+    def _fit_latency(self) -> None:
+        """Refit every ``refit_every`` new points, condition in between."""
+        torch.manual_seed(self.settings.seed)
+        self.latency_model.update()
+
+    def _fit_accuracy(self) -> None:
+        if self.expensive_accuracy:
+            torch.manual_seed(self.settings.seed)
+            self.accuracy_model.fit(np.array(self._accuracy_X), np.array(self._accuracy_y))
+
+    # ------------------------------------------------------------------ the loop
+    def run(self) -> SearchResult:
+        s = self.settings
+        k = self.clusters.k
+        initial = initial_design(self.space.xl, self.space.xu, s.n_init, s.seed)
+        needed = len(initial) * k + self.n_reserved
+        if s.budget < needed:
+            raise ValueError(
+                f"budget={s.budget} is too small for {k} cluster(s) and pop-size {s.pop_size}: "
+                f"the initial design, the final front and the reference rows need {needed}; "
+                f"allowed: >= {needed}"
+            )
+        needed = len(initial) + s.pop_size + 2
+        if self.expensive_accuracy and s.accuracy_budget < needed:
+            raise ValueError(
+                f"accuracy budget={s.accuracy_budget} is too small: the initial design and the "
+                f"final front need {needed} evaluations; allowed: >= {needed}"
+            )
+        for x in initial:
+            for c in range(k):
+                self.measure_latency(x, c)
+                self.latency_policy.spend(c)
+            if self.expensive_accuracy:
+                self.evaluate_accuracy(x)
+                self.accuracy_policy.spend(0)
+        self._fit_latency()
+        self._fit_accuracy()
+
+        self.problem.model = SurrogateObjectives(self)
+        algorithm = NSGA2(
+            pop_size=s.pop_size,
+            sampling=IntegerRandomSampling(),
+            crossover=SBX(prob=0.9, eta=15, vtype=float, repair=RoundingRepair()),
+            mutation=PM(eta=20, vtype=float, repair=RoundingRepair()),
+            eliminate_duplicates=True,
+        )
+        algorithm.setup(self.problem, termination=("n_gen", s.generations), seed=s.seed)
+        history = []
+        generation = 0
+        while algorithm.has_next():
+            offspring = algorithm.ask()
+            self._learn(offspring.get("X").astype(int))
+            if algorithm.pop is not None and len(algorithm.pop):
+                algorithm.evaluator.eval(self.problem, algorithm.pop, skip_already_evaluated=False)
+            algorithm.evaluator.eval(self.problem, offspring)
+            algorithm.tell(infills=offspring)
+            generation += 1
+            progress = Progress(
+                generation,
+                s.generations,
+                self.n_latency,
+                s.budget,
+                self.n_accuracy,
+                self._hypervolume(algorithm.opt.get("F")),
+            )
+            history.append(progress)
+            self.on_progress(progress)
+        return self._finish(algorithm.opt.get("X").astype(int), history)
+
+    def _learn(self, X: np.ndarray) -> None:
+        """Measure what the policies pick among ``X``, then update the surrogates."""
+        lat_mean, lat_std = self.predict_latency(X)
+        accuracy, accuracy_std = self.predict_accuracy(X)
+        loss = 1.0 - accuracy
+        if self.latency_policy.remaining() > 0:
+            measured = np.array(
+                [[(x.tobytes(), c) in self._measured for c in range(self.clusters.k)] for x in X]
+            )
+            pairs = self.latency_policy.select(
+                lat_mean, lat_std, other_objectives=loss[:, None], already_measured=measured
+            )
+            for i, c in pairs:
+                self.measure_latency(X[i], c)
+            if pairs:
+                self._fit_latency()
+        if self.expensive_accuracy and self.accuracy_policy.remaining() > 0:
+            lat_objectives = np.column_stack(
+                [self.clusters.fleet_average(lat_mean), self.clusters.worst_case(lat_mean)]
+            )
+            picks = self.accuracy_policy.select(
+                (loss + LOSS_FLOOR)[:, None], accuracy_std[:, None], other_objectives=lat_objectives
+            )
+            for i, _ in picks:
+                self.evaluate_accuracy(X[i])
+            if picks:
+                self._fit_accuracy()
+
+    def _finish(self, front: np.ndarray, history: list[Progress]) -> SearchResult:
+        """Measure the predicted front and the reference rows for real; keep the
+        non-dominated measured configurations."""
+        front = np.unique(front, axis=0)[: self.settings.pop_size]
+        references = {"unpruned": self.space.unpruned(), "uniform": self._uniform_like(front)}
+        rows = np.vstack([front, *references.values()])
+        latency = np.array(
+            [[self.measure_latency(x, c) for c in range(self.clusters.k)] for x in rows]
+        )
+        accuracy = np.array([self.evaluate_accuracy(x) for x in rows])
+        F = self.problem.objectives(accuracy[: len(front)], latency[: len(front)])
+        feasible = self._feasible(front, accuracy[: len(front)], latency[: len(front)])
+        keep = np.flatnonzero(feasible)
+        if len(keep):
+            keep = keep[NonDominatedSorting().do(F[keep], only_non_dominated_front=True)]
+        order = keep[np.argsort(F[keep, 1])]
+        n = len(front)
+        counts = [sum(1 for key in self._measured if key[1] == c) for c in range(self.clusters.k)]
+        return SearchResult(
+            X=front[order],
+            accuracy=accuracy[order],
+            latency=latency[order],
+            references={
+                name: (x, accuracy[n + i], latency[n + i])
+                for i, (name, x) in enumerate(references.items())
+            },
+            measurements=counts,
+            accuracy_evaluations=self.n_accuracy,
+            hypervolume=self._hypervolume(F[order]),
+            history=history,
+        )
+
+    def _feasible(self, X: np.ndarray, accuracy: np.ndarray, latency: np.ndarray) -> np.ndarray:
+        G = self.problem.constraint_values(X, accuracy, latency)
+        return np.all(G <= 0, axis=1)
+
+    def _uniform_like(self, front: np.ndarray) -> np.ndarray:
+        """Uniform pruning ratio on every gene at the largest bit-width, with MACs
+        closest to the median MACs of ``front`` (the FLOPs-uniform reference row)."""
+        target = np.median(self.space.costs(front).macs)
+        candidates = np.tile(self.space.unpruned(), (len(self.space.ratios), 1))
+        candidates[:, : len(self.space.prune_genes)] = np.arange(len(self.space.ratios))[:, None]
+        macs = self.space.costs(candidates).macs
+        return candidates[int(np.argmin(np.abs(macs - target)))]
+
+    def _hypervolume(self, F: np.ndarray) -> float:
+        """Hypervolume of ``F`` normalised by the unpruned model's latencies.
+
+        Objectives are scaled to [loss, avg / avg_unpruned, worst / worst_unpruned]
+        with reference point (1, 1.1, 1.1); a larger value is better.
+        """
+        if F is None or len(F) == 0:
+            return 0.0
+        scale = self.reference_scale()
+        return float(HV(ref_point=np.array([1.0, 1.1, 1.1]))(np.atleast_2d(F) / scale))
+
+    def reference_scale(self) -> np.ndarray:
+        """(3,) divisor of the objectives for hypervolume: 1 and the unpruned model's
+        predicted average and worst-cluster latency."""
+        if self._scale is None:
+            lat = self.predict_latency(self.space.unpruned()[None])[0]
+            self._scale = np.array(
+                [1.0, self.clusters.fleet_average(lat)[0], self.clusters.worst_case(lat)[0]]
+            )
+        return self._scale

@@ -1,0 +1,188 @@
+"""The runner: bad input gives one line and exit code 2; a tiny run writes every output."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from moo_compress.run import main
+
+TINY = Path(__file__).parent / "problems" / "tiny_fleet.py"
+
+
+def _run(args: list[str], cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "moo_compress.run", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=600,
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["nope.py"], "error: problem file 'nope.py' does not exist"),
+        (
+            [str(TINY), "--budget", "0"],
+            "argument --budget: 0 is not allowed; allowed: an integer >= 1",
+        ),
+        ([str(TINY), "--pop-size", "x"], "argument --pop-size: 'x' is not an integer"),
+        ([str(TINY), "--seed", "-1"], "argument --seed: -1 is not allowed"),
+        ([str(TINY), "--frobnicate"], "unrecognized arguments: --frobnicate"),
+        ([], "the following arguments are required: problem_file"),
+    ],
+)
+def test_bad_options_give_one_line_and_exit_2(args, message, capsys):
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err
+    assert len(err.splitlines()) == 1 and "Traceback" not in err
+
+
+def test_malformed_and_empty_problem_files(tmp_path, capsys):
+    broken = tmp_path / "broken.py"
+    broken.write_text("class X(:\n")
+    assert main([str(broken)]) == 2
+    assert "could not be loaded: SyntaxError" in capsys.readouterr().err
+    empty = tmp_path / "empty.py"
+    empty.write_text("x = 1\n")
+    assert main([str(empty)]) == 2
+    assert "must define exactly one FleetCompressionProblem subclass; found none" in (
+        capsys.readouterr().err
+    )
+
+
+def test_subprocess_error_has_no_traceback(tmp_path):
+    result = _run([str(tmp_path / "missing.py")])
+    assert result.returncode == 2
+    assert result.stderr.strip().startswith("error: problem file")
+    assert "Traceback" not in result.stderr
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
+    out = tmp_path_factory.mktemp("tiny") / "run"
+    result = _run([str(TINY), "--out", str(out), "--seed", "3"])
+    return out, result
+
+
+def test_tiny_run_writes_all_outputs(tiny_run):
+    out, result = tiny_run
+    assert result.returncode == 0, result.stderr[-2000:]
+    for name in ("front.csv", "references.csv", "summary.json", "front.png", "measurements.sqlite"):
+        assert (out / name).is_file(), name
+    assert (out / "knee" / "config.json").is_file() and (out / "knee" / "state_dict.pt").is_file()
+    front = pd.read_csv(out / "front.csv")
+    summary = json.loads((out / "summary.json").read_text())
+    k = len(summary["clusters"])
+    expected = {
+        "fidelity",
+        "avg_latency_ms",
+        "worst_cluster_latency_ms",
+        "macs",
+        "params",
+        "size_bits",
+        "measured",
+        "config",
+        "true_avg_latency_ms",
+        "true_worst_cluster_latency_ms",
+        *(f"cluster_{i}_latency_ms" for i in range(k)),
+    }
+    assert expected <= set(front.columns)
+    assert "accuracy" not in front.columns and summary["accuracy_mode"] == "fidelity"
+    assert len(front) >= 1 and front["measured"].all()
+    for key in (
+        "problem",
+        "seed",
+        "n_devices",
+        "clusters",
+        "measurements",
+        "hypervolume",
+        "wall_seconds",
+        "surrogate_quality_on_front",
+        "accuracy_mode",
+    ):
+        assert key in summary
+
+
+def test_front_rows_are_measured_on_every_cluster(tiny_run):
+    out, _ = tiny_run
+    front = pd.read_csv(out / "front.csv")
+    summary = json.loads((out / "summary.json").read_text())
+    with sqlite3.connect(out / "measurements.sqlite") as db:
+        rows = db.execute(
+            "SELECT config_json, cluster, median FROM measurements WHERE kind='latency'"
+        ).fetchall()
+    stored = {(json.dumps(json.loads(c), sort_keys=True), k): m for c, k, m in rows}
+    for _, row in front.iterrows():
+        key = json.dumps(json.loads(row["config"]), sort_keys=True)
+        for k in range(len(summary["clusters"])):
+            assert stored[(key, k)] == pytest.approx(row[f"cluster_{k}_latency_ms"])
+
+
+def test_budget_is_respected(tiny_run):
+    out, _ = tiny_run
+    summary = json.loads((out / "summary.json").read_text())
+    with sqlite3.connect(out / "measurements.sqlite") as db:
+        n = db.execute("SELECT COUNT(*) FROM measurements WHERE kind='latency'").fetchone()[0]
+    assert (
+        n == summary["measurements"]["latency_total"] <= summary["measurements"]["latency_budget"]
+    )
+    n_acc = summary["measurements"]["accuracy"]
+    assert n_acc <= 24
+
+
+def test_same_seed_gives_identical_front(tiny_run, tmp_path):
+    out, _ = tiny_run
+    again = tmp_path / "again"
+    assert _run([str(TINY), "--out", str(again), "--seed", "3"]).returncode == 0
+    assert (out / "front.csv").read_text() == (again / "front.csv").read_text()
+    refused = _run([str(TINY), "--out", str(again), "--seed", "3"])
+    assert refused.returncode == 2 and "--resume" in refused.stderr
+
+
+def test_killed_run_resumes_to_the_same_front(tiny_run, tmp_path):
+    out, _ = tiny_run
+    killed = tmp_path / "killed"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "moo_compress.run", str(TINY), "--out", str(killed), "--seed", "3"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    store = killed / "measurements.sqlite"
+    deadline = time.time() + 300
+    while time.time() < deadline and process.poll() is None:
+        if store.exists():
+            with contextlib.suppress(sqlite3.OperationalError), sqlite3.connect(store) as db:
+                if db.execute("SELECT COUNT(*) FROM measurements").fetchone()[0] >= 30:
+                    break
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    with sqlite3.connect(store) as db:
+        before = db.execute(
+            "SELECT id, config_hash, device_id, median FROM measurements"
+        ).fetchall()
+    assert len(before) >= 30
+    resumed = _run([str(TINY), "--out", str(killed), "--seed", "3", "--resume"])
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert (out / "front.csv").read_text() == (killed / "front.csv").read_text()
+    with sqlite3.connect(store) as db:
+        after = db.execute("SELECT id, config_hash, device_id, median FROM measurements").fetchall()
+        dupes = db.execute(
+            "SELECT COUNT(*) FROM (SELECT 1 FROM measurements "
+            "GROUP BY device_id, config_hash, kind HAVING COUNT(*) > 1)"
+        ).fetchone()[0]
+    assert after[: len(before)] == before  # nothing committed was lost or changed
+    assert dupes == 0
