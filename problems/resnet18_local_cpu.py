@@ -17,16 +17,16 @@ from moo_compress.problem import FleetCompressionProblem
 class ResNet18LocalCPU(FleetCompressionProblem):
     name = "resnet18_local_cpu"
     space_options = {"granularity": "block", "bit_widths": (8, 32)}
-    budget = 120
-    accuracy_budget = 40
-    pop_size = 12
-    generations = 6
+    budget = 64
+    accuracy_budget = 30
+    pop_size = 10
+    generations = 5
 
     def build_model(self):
         return torchvision.models.resnet18(), torch.randn(1, 3, 224, 224)
 
     def build_fleet(self):
         return [
-            LocalCPUDevice("local-cpu-1-thread", threads=1),
-            LocalCPUDevice("local-cpu-2-threads", threads=2),
+            LocalCPUDevice("local-cpu-1-thread", threads=1, max_seconds=2.0),
+            LocalCPUDevice("local-cpu-2-threads", threads=2, max_seconds=2.0),
         ]

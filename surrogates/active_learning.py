@@ -86,7 +86,6 @@ class ActiveLearningPolicy:
         budget_total: maximum measurements over all clusters.
         budget_per_cluster: maximum measurements per cluster: ``None`` (only the
             total applies), one int for every cluster, or one int per cluster.
-        refit_every: new points between two full surrogate refits.
         cluster_weights: default fleet weights, shape (K,), >= 0, summing to 1
             (fraction of the fleet in each cluster); ``None`` = uniform.
         kappa: width of the optimistic/pessimistic bounds in stds.
@@ -98,22 +97,21 @@ class ActiveLearningPolicy:
         batch_size: int = 8,
         budget_total: int = 200,
         budget_per_cluster: int | Sequence[int] | None = None,
-        refit_every: int = 20,
         cluster_weights: Sequence[float] | np.ndarray | None = None,
         kappa: float = 2.0,
     ):
-        if batch_size < 1 or budget_total < 0 or refit_every < 1 or rel_std_threshold < 0:
-            raise ValueError("need batch_size >= 1, budget_total >= 0, refit_every >= 1, "
-                             "rel_std_threshold >= 0")
+        if batch_size < 1 or budget_total < 0 or rel_std_threshold < 0:
+            raise ValueError(
+                "need batch_size >= 1, budget_total >= 0 and rel_std_threshold >= 0, got "
+                f"{batch_size}, {budget_total}, {rel_std_threshold}"
+            )
         self.rel_std_threshold = rel_std_threshold
         self.batch_size = batch_size
         self.budget_total = budget_total
         self.budget_per_cluster = budget_per_cluster
-        self.refit_every = refit_every
         self.cluster_weights = cluster_weights
         self.kappa = kappa
         self.spent: Counter[int] = Counter()
-        self._since_refit = 0
 
     def cluster_budget(self, cluster: int) -> int | None:
         """Per-cluster budget of ``cluster`` (``None`` = no per-cluster limit)."""
@@ -139,16 +137,6 @@ class ActiveLearningPolicy:
             raise ValueError(f"cannot spend {n} on cluster {cluster}: "
                              f"{self.remaining(cluster)} remaining")
         self.spent[cluster] += n
-
-    def should_refit(self, n_new_points: int) -> bool:
-        """Add ``n_new_points`` to the points since the last full refit; True
-        (and reset) once ``refit_every`` is reached, else False (the caller
-        conditions the surrogate on the new points cheaply)."""
-        self._since_refit += n_new_points
-        if self._since_refit < self.refit_every:
-            return False
-        self._since_refit = 0
-        return True
 
     def front_relevant(
         self,

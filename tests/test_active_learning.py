@@ -151,11 +151,6 @@ def test_select_rejects_invalid_predictions() -> None:
         _policy(cluster_weights=[0.5, 0.6]).select(np.ones((1, 2)), np.ones((1, 2)))
 
 
-def test_should_refit_every_n_points() -> None:
-    policy = _policy(refit_every=5)
-    assert [policy.should_refit(2) for _ in range(6)] == [False, False, True, False, False, True]
-
-
 @settings(max_examples=60, deadline=None)
 @given(
     seed=st.integers(0, 2**31 - 1),
