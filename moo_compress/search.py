@@ -31,12 +31,12 @@ from pymoo.operators.mutation.pm import PM
 from pymoo.operators.repair.rounding import RoundingRepair
 from pymoo.operators.sampling.rnd import IntegerRandomSampling
 from pymoo.util.nds.non_dominated_sorting import NonDominatedSorting
-from surrogates.cluster_surrogate import ClusterSurrogate
-from surrogates.gp_surrogate import GPSurrogate
 
 from moo_compress.problem import FleetCompressionProblem
 from surrogates.active_learning import ActiveLearningPolicy, initial_design
+from surrogates.cluster_surrogate import ClusterSurrogate
 from surrogates.features import config_features, stage_bounds
+from surrogates.gp_surrogate import GPSurrogate, single_threaded
 from surrogates.store import MeasurementStore
 
 ACCURACY_DEVICE = "accuracy-evaluator"
@@ -233,18 +233,20 @@ class FleetSearch:
     # ------------------------------------------------------------------ predicting
     def predict_latency(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(N, K) mean and std of latency in ms."""
-        return self.latency_model.predict(self.features(X))
+        with single_threaded():
+            return self.latency_model.predict(self.features(X))
 
     def predict_accuracy(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(N,) accuracy and its std: GP for an expensive evaluator, else real values."""
         if not self.expensive_accuracy:
             return np.array([self.evaluate_accuracy(x) for x in X]), np.zeros(len(X))
-        loss, std = self.accuracy_model.predict(self.features(X))
+        with single_threaded():
+            loss, std = self.accuracy_model.predict(self.features(X))
         return np.clip(1.0 - (loss - LOSS_FLOOR), 0.0, 1.0), std
 
     def _fit_latency(self) -> None:
         """Refit every ``refit_every`` new points, condition in between."""
-        torch.manual_seed(self.settings.seed)
+        torch.manual_seed(self.settings.seed)  # botorch re-draws hyperparameters on failures
         self.latency_model.update()
 
     def _fit_accuracy(self) -> None:
