@@ -42,35 +42,33 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} is not allowed; allowed: an integer >= 1")
-    return value
+def _int_at_least(minimum: int):
+    """An argparse type: an integer >= ``minimum``, else a one-line error."""
 
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(
+                f"{value} is not allowed; allowed: an integer >= {minimum}"
+            )
+        return value
 
-def _seed(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{value} is not allowed; allowed: an integer >= 0")
-    return value
+    return parse
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = _Parser(prog="python -m moo_compress.run", description=__doc__.split("\n")[0])
     parser.add_argument("problem_file", help="Python file defining a FleetCompressionProblem")
     parser.add_argument("--out", type=Path, help="output folder (default runs/<problem>-<time>)")
-    parser.add_argument("--seed", type=_seed, default=0)
-    parser.add_argument("--budget", type=_positive, help="real latency measurements in total")
-    parser.add_argument("--accuracy-budget", type=_positive, help="real accuracy evaluations")
-    parser.add_argument("--generations", type=_positive)
-    parser.add_argument("--pop-size", type=_positive)
+    positive = _int_at_least(1)
+    parser.add_argument("--seed", type=_int_at_least(0), default=0)
+    parser.add_argument("--budget", type=positive, help="real latency measurements in total")
+    parser.add_argument("--accuracy-budget", type=positive, help="real accuracy evaluations")
+    parser.add_argument("--generations", type=positive)
+    parser.add_argument("--pop-size", type=_int_at_least(4))
     parser.add_argument("--no-transfer", action="store_true", help="independent GPs per cluster")
     parser.add_argument("--resume", action="store_true", help="continue the run in --out")
     return parser.parse_args(argv)
