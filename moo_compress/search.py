@@ -29,7 +29,6 @@ from pymoo.indicators.hv import HV
 from pymoo.operators.crossover.sbx import SBX
 from pymoo.operators.mutation.pm import PM
 from pymoo.operators.repair.rounding import RoundingRepair
-from pymoo.operators.sampling.rnd import IntegerRandomSampling
 from pymoo.util.nds.non_dominated_sorting import NonDominatedSorting
 
 from moo_compress.problem import FleetCompressionProblem
@@ -55,7 +54,8 @@ class SearchSettings:
             initial design, the final front and the reference rows.
         accuracy_budget: Real accuracy evaluations for an expensive evaluator.
         pop_size, generations: NSGA-II settings.
-        n_init: Initial space-filling configurations, each measured on every cluster.
+        n_init: Initial space-filling (Sobol) configurations; with the unpruned anchors
+            (see :meth:`FleetSearch.anchors`) each is measured on every cluster.
         batch_size: Measurements the policy may ask for per generation.
         rel_std_threshold: Relative predictive std above which a pair is worth measuring.
         refit_every: Full surrogate refit after this many new points.
@@ -258,7 +258,9 @@ class FleetSearch:
     def run(self) -> SearchResult:
         s = self.settings
         k = self.clusters.k
-        initial = initial_design(self.space.xl, self.space.xu, s.n_init, s.seed)
+        anchors = self.anchors()
+        sobol = initial_design(self.space.xl, self.space.xu, s.n_init, s.seed)
+        initial = np.unique(np.vstack([anchors, sobol]), axis=0)
         needed = len(initial) * k + self.n_reserved
         if s.budget < needed:
             raise ValueError(
@@ -285,7 +287,7 @@ class FleetSearch:
         self.problem.model = SurrogateObjectives(self)
         algorithm = NSGA2(
             pop_size=s.pop_size,
-            sampling=IntegerRandomSampling(),
+            sampling=self._initial_population(anchors),
             crossover=SBX(prob=0.9, eta=15, vtype=float, repair=RoundingRepair()),
             mutation=PM(eta=20, vtype=float, repair=RoundingRepair()),
             eliminate_duplicates=True,
@@ -312,6 +314,22 @@ class FleetSearch:
             history.append(progress)
             self.on_progress(progress)
         return self._finish(algorithm.opt.get("X").astype(int), history)
+
+    def anchors(self) -> np.ndarray:
+        """(B, n_var) the unpruned model at every bit-width the space offers.
+
+        Random designs almost never contain an unpruned configuration, yet that is
+        where the high-accuracy end of the front lies (pruning costs accuracy sharply,
+        quantisation little); the anchors make the surrogates and NSGA-II see it.
+        """
+        return np.array([self.space.unpruned(bits) for bits in self.space.bit_widths])
+
+    def _initial_population(self, anchors: np.ndarray) -> np.ndarray:
+        """(pop_size, n_var) the anchors, then seeded uniform random integer vectors."""
+        rng = np.random.default_rng(self.settings.seed)
+        n_random = max(0, self.settings.pop_size - len(anchors))
+        random = rng.integers(self.space.xl, self.space.xu + 1, size=(n_random, self.space.n_var))
+        return np.vstack([anchors, random])[: self.settings.pop_size]
 
     def _learn(self, X: np.ndarray) -> None:
         """Measure what the policies pick among ``X``, then update the surrogates."""
