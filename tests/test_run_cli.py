@@ -186,3 +186,27 @@ def test_killed_run_resumes_to_the_same_front(tiny_run, tmp_path):
         ).fetchone()[0]
     assert after[: len(before)] == before  # nothing committed was lost or changed
     assert dupes == 0
+
+
+def test_ctrl_c_stops_cleanly_with_measurements_saved(tmp_path):
+    out = tmp_path / "interrupted"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "moo_compress.run", str(TINY), "--out", str(out), "--seed", "3"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    store = out / "measurements.sqlite"
+    deadline = time.time() + 300
+    while time.time() < deadline and process.poll() is None:
+        if store.exists():
+            with contextlib.suppress(sqlite3.OperationalError), sqlite3.connect(store) as db:
+                if db.execute("SELECT COUNT(*) FROM measurements").fetchone()[0] >= 10:
+                    break
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr[-2000:]
+    assert "interrupted:" in stderr and "--resume" in stderr and "Traceback" not in stderr
+    with sqlite3.connect(store) as db:
+        assert db.execute("SELECT COUNT(*) FROM measurements").fetchone()[0] >= 10
