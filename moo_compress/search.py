@@ -54,6 +54,8 @@ class SearchSettings:
             initial design, the final front and the reference rows.
         accuracy_budget: Real accuracy evaluations for an expensive evaluator.
         pop_size, generations: NSGA-II settings.
+        max_front: At most this many predicted-front configurations are measured at
+            the end (spread evenly along the predicted fleet-average latency).
         n_init: Initial space-filling (Sobol) configurations; with the unpruned anchors
             (see :meth:`FleetSearch.anchors`) each is measured on every cluster.
         batch_size: Measurements the policy may ask for per generation.
@@ -70,6 +72,7 @@ class SearchSettings:
     budget: int = 300
     accuracy_budget: int = 60
     pop_size: int = 40
+    max_front: int = 16
     generations: int = 20
     n_init: int = 8
     batch_size: int = 8
@@ -152,7 +155,7 @@ class FleetSearch:
         k = self.clusters.k
         unpruned = self.space.costs(self.space.unpruned()).layers.macs[0]
         self.stages = stage_bounds(unpruned, settings.n_stages)
-        n_final = settings.pop_size + 2  # the final front and 2 reference rows
+        n_final = self.front_cap + 2  # the final front and 2 reference rows
         self.n_reserved = n_final * k
         self.latency_policy = ActiveLearningPolicy(
             rel_std_threshold=settings.rel_std_threshold,
@@ -264,11 +267,11 @@ class FleetSearch:
         needed = len(initial) * k + self.n_reserved
         if s.budget < needed:
             raise ValueError(
-                f"budget={s.budget} is too small for {k} cluster(s) and pop-size {s.pop_size}: "
+                f"budget={s.budget} is too small for {k} cluster(s): "
                 f"the initial design, the final front and the reference rows need {needed}; "
                 f"allowed: >= {needed}"
             )
-        needed = len(initial) + s.pop_size + 2
+        needed = len(initial) + self.front_cap + 2
         if self.expensive_accuracy and s.accuracy_budget < needed:
             raise ValueError(
                 f"accuracy budget={s.accuracy_budget} is too small: the initial design and the "
@@ -362,7 +365,7 @@ class FleetSearch:
     def _finish(self, front: np.ndarray, history: list[Progress]) -> SearchResult:
         """Measure the predicted front and the reference rows for real; keep the
         non-dominated measured configurations."""
-        front = np.unique(front, axis=0)[: self.settings.pop_size]
+        front = self._spread(np.unique(front, axis=0))
         references = {"unpruned": self.space.unpruned(), "uniform": self._uniform_like(front)}
         rows = np.vstack([front, *references.values()])
         latency = np.array(
@@ -390,6 +393,20 @@ class FleetSearch:
             hypervolume=self._hypervolume(F[order]),
             history=history,
         )
+
+    @property
+    def front_cap(self) -> int:
+        """Most predicted-front configurations measured at the end."""
+        return min(self.settings.pop_size, self.settings.max_front)
+
+    def _spread(self, front: np.ndarray) -> np.ndarray:
+        """At most :attr:`front_cap` rows of ``front``, evenly spaced along the predicted
+        fleet-average latency (both ends kept)."""
+        if len(front) <= self.front_cap:
+            return front
+        order = np.argsort(self.clusters.fleet_average(self.predict_latency(front)[0]))
+        picks = np.unique(np.round(np.linspace(0, len(front) - 1, self.front_cap)).astype(int))
+        return front[order[picks]]
 
     def _feasible(self, X: np.ndarray, accuracy: np.ndarray, latency: np.ndarray) -> np.ndarray:
         G = self.problem.constraint_values(X, accuracy, latency)

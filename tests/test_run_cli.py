@@ -63,6 +63,12 @@ def test_malformed_and_empty_problem_files(tmp_path, capsys):
     )
 
 
+def test_budget_too_small_is_a_usage_error(tmp_path, capsys):
+    assert main([str(TINY), "--out", str(tmp_path / "small"), "--seed", "3", "--budget", "5"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "budget=5 is too small for 2 cluster(s)" in err and len(err.splitlines()) == 1
+
+
 def test_subprocess_error_has_no_traceback(tmp_path):
     result = _run([str(tmp_path / "missing.py")])
     assert result.returncode == 2
