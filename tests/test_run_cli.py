@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import json
 import signal
 import sqlite3
@@ -13,7 +14,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import torch
 
+from moo_compress.export import load_compressed
 from moo_compress.run import main
 
 TINY = Path(__file__).parent / "problems" / "tiny_fleet.py"
@@ -216,3 +219,18 @@ def test_ctrl_c_stops_cleanly_with_measurements_saved(tmp_path):
     assert "interrupted:" in stderr and "--resume" in stderr and "Traceback" not in stderr
     with sqlite3.connect(store) as db:
         assert db.execute("SELECT COUNT(*) FROM measurements").fetchone()[0] >= 10
+
+
+def test_knee_model_loads_back_and_matches_its_torchscript(tiny_run):
+    out, _ = tiny_run
+    spec = importlib.util.spec_from_file_location("tiny_for_export", TINY)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    base, example = module.TinyFleet.build_model(None)
+    model = load_compressed(base, out / "knee")
+    x = torch.randn(4, *example.shape[1:])
+    with torch.no_grad():
+        expected = torch.jit.load(str(out / "knee" / "model.torchscript.pt"))(x)
+        assert torch.allclose(model(x), expected, atol=1e-5)
+    with pytest.raises(ValueError, match="config.json does not exist"):
+        load_compressed(base, out)
