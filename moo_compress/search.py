@@ -363,29 +363,27 @@ class FleetSearch:
                 self._fit_accuracy()
 
     def _finish(self, front: np.ndarray, history: list[Progress]) -> SearchResult:
-        """Measure the predicted front and the reference rows for real; keep the
-        non-dominated measured configurations."""
+        """Measure the predicted front for real, keep its non-dominated measured
+        configurations, then measure the two reference rows."""
         front = self._spread(np.unique(front, axis=0))
-        references = {"unpruned": self.space.unpruned(), "uniform": self._uniform_like(front)}
-        rows = np.vstack([front, *references.values()])
-        latency = np.array(
-            [[self.measure_latency(x, c) for c in range(self.clusters.k)] for x in rows]
-        )
-        accuracy = np.array([self.evaluate_accuracy(x) for x in rows])
-        F = self.problem.objectives(accuracy[: len(front)], latency[: len(front)])
-        feasible = self._feasible(front, accuracy[: len(front)], latency[: len(front)])
-        keep = np.flatnonzero(feasible)
+        latency, accuracy = self._measure_rows(front)
+        F = self.problem.objectives(accuracy, latency)
+        keep = np.flatnonzero(self._feasible(front, accuracy, latency))
         if len(keep):
             keep = keep[NonDominatedSorting().do(F[keep], only_non_dominated_front=True)]
         order = keep[np.argsort(F[keep, 1])]
-        n = len(front)
+        X = front[order]
+        references = {"unpruned": self.space.unpruned()}
+        if len(X):
+            references["uniform"] = self._uniform_like(X)
+        ref_latency, ref_accuracy = self._measure_rows(np.array(list(references.values())))
         counts = [sum(1 for key in self._measured if key[1] == c) for c in range(self.clusters.k)]
         return SearchResult(
-            X=front[order],
+            X=X,
             accuracy=accuracy[order],
             latency=latency[order],
             references={
-                name: (x, accuracy[n + i], latency[n + i])
+                name: (x, ref_accuracy[i], ref_latency[i])
                 for i, (name, x) in enumerate(references.items())
             },
             measurements=counts,
@@ -393,6 +391,12 @@ class FleetSearch:
             hypervolume=self._hypervolume(F[order]),
             history=history,
         )
+
+    def _measure_rows(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Measured (N, K) latency in ms on every cluster and (N,) accuracy of ``X``."""
+        k = self.clusters.k
+        latency = np.array([[self.measure_latency(x, c) for c in range(k)] for x in X])
+        return latency, np.array([self.evaluate_accuracy(x) for x in X])
 
     @property
     def front_cap(self) -> int:
@@ -413,12 +417,16 @@ class FleetSearch:
         return np.all(G <= 0, axis=1)
 
     def _uniform_like(self, front: np.ndarray) -> np.ndarray:
-        """Uniform pruning ratio on every gene at the largest bit-width, with MACs
-        closest to the median MACs of ``front`` (the FLOPs-uniform reference row)."""
-        target = np.median(self.space.costs(front).macs)
-        candidates = np.tile(self.space.unpruned(), (len(self.space.ratios), 1))
-        candidates[:, : len(self.space.prune_genes)] = np.arange(len(self.space.ratios))[:, None]
+        """The FLOPs-uniform reference row: one pruning ratio on every gene, with the
+        bit-widths of the front configuration that has the fewest MACs, and the ratio
+        whose MACs come closest to that configuration's. It shows what the search's
+        distribution of pruning across layers buys over a uniform one."""
+        smallest = front[int(np.argmin(self.space.costs(front).macs))]
+        n_prune = len(self.space.prune_genes)
+        candidates = np.tile(smallest, (len(self.space.ratios), 1))
+        candidates[:, :n_prune] = np.arange(len(self.space.ratios))[:, None]
         macs = self.space.costs(candidates).macs
+        target = self.space.costs(smallest[None]).macs[0]
         return candidates[int(np.argmin(np.abs(macs - target)))]
 
     def _hypervolume(self, F: np.ndarray) -> float:
