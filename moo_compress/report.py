@@ -146,6 +146,7 @@ def summary(
             else None,
         },
         "front_size": len(front),
+        "front_rows_dominated_by_a_reference_row": result.dominated_by_reference,
         "knee_row": knee,
         "knee_files": knee_files,
         "search_space": problem.space.describe(),

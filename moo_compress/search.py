@@ -105,6 +105,8 @@ class SearchResult:
         accuracy: (F,) measured accuracy (or fidelity).
         latency: (F, K) measured median latency in ms per cluster.
         references: name -> (x, accuracy, latency (K,)) of the reference rows.
+        dominated_by_reference: Measured front configurations dropped because a
+            reference row dominates them.
         measurements: Latency measurements spent, per cluster.
         accuracy_evaluations: Real accuracy evaluations spent.
         hypervolume: Normalised hypervolume of the measured front.
@@ -115,6 +117,7 @@ class SearchResult:
     accuracy: np.ndarray
     latency: np.ndarray
     references: dict[str, tuple[np.ndarray, float, np.ndarray]]
+    dominated_by_reference: int
     measurements: list[int]
     accuracy_evaluations: int
     hypervolume: float
@@ -364,7 +367,8 @@ class FleetSearch:
 
     def _finish(self, front: np.ndarray, history: list[Progress]) -> SearchResult:
         """Measure the predicted front for real, keep its non-dominated measured
-        configurations, then measure the two reference rows."""
+        configurations, measure the two reference rows, and drop front configurations
+        that a reference row dominates (reported, not hidden)."""
         front = self._spread(np.unique(front, axis=0))
         latency, accuracy = self._measure_rows(front)
         F = self.problem.objectives(accuracy, latency)
@@ -372,16 +376,19 @@ class FleetSearch:
         if len(keep):
             keep = keep[NonDominatedSorting().do(F[keep], only_non_dominated_front=True)]
         order = keep[np.argsort(F[keep, 1])]
-        X = front[order]
         references = {"unpruned": self.space.unpruned()}
-        if len(X):
-            references["uniform"] = self._uniform_like(X)
+        if len(order):
+            references["uniform"] = self._uniform_like(front[order])
         ref_latency, ref_accuracy = self._measure_rows(np.array(list(references.values())))
+        ref_F = self.problem.objectives(ref_accuracy, ref_latency)
+        beaten = np.array([_dominated_by_any(f, ref_F) for f in F[order]], dtype=bool)
+        order = order[~beaten]
         counts = [sum(1 for key in self._measured if key[1] == c) for c in range(self.clusters.k)]
         return SearchResult(
-            X=X,
+            X=front[order],
             accuracy=accuracy[order],
             latency=latency[order],
+            dominated_by_reference=int(beaten.sum()),
             references={
                 name: (x, ref_accuracy[i], ref_latency[i])
                 for i, (name, x) in enumerate(references.items())
@@ -449,3 +456,8 @@ class FleetSearch:
                 [1.0, self.clusters.fleet_average(lat)[0], self.clusters.worst_case(lat)[0]]
             )
         return self._scale
+
+
+def _dominated_by_any(f: np.ndarray, others: np.ndarray) -> bool:
+    """Whether objective vector ``f`` (minimised) is dominated by a row of ``others``."""
+    return bool(np.any(np.all(others <= f, axis=1) & np.any(others < f, axis=1)))

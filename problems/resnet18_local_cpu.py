@@ -17,10 +17,10 @@ from moo_compress.problem import FleetCompressionProblem
 class ResNet18LocalCPU(FleetCompressionProblem):
     name = "resnet18_local_cpu"
     space_options = {"granularity": "block", "bit_widths": (8, 32)}
-    budget = 64
-    accuracy_budget = 30
-    pop_size = 10
-    generations = 5
+    budget = 96
+    accuracy_budget = 36
+    pop_size = 12
+    generations = 8
 
     def build_model(self):
         return torchvision.models.resnet18(), torch.randn(1, 3, 224, 224)
