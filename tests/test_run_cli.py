@@ -161,24 +161,32 @@ def test_same_seed_gives_identical_front(tiny_run, tmp_path):
     assert refused.returncode == 2 and "--resume" in refused.stderr
 
 
-def test_killed_run_resumes_to_the_same_front(tiny_run, tmp_path):
-    out, _ = tiny_run
-    killed = tmp_path / "killed"
+def _start_and_wait(out: Path, min_rows: int) -> subprocess.Popen:
+    """Start a tiny run in the background; return once its store holds ``min_rows``."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "moo_compress.run", str(TINY), "--out", str(killed), "--seed", "3"],
+        [sys.executable, "-m", "moo_compress.run", str(TINY), "--out", str(out), "--seed", "3"],
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
     )
-    store = killed / "measurements.sqlite"
+    store = out / "measurements.sqlite"
     deadline = time.time() + 300
     while time.time() < deadline and process.poll() is None:
         if store.exists():
             with contextlib.suppress(sqlite3.OperationalError), sqlite3.connect(store) as db:
-                if db.execute("SELECT COUNT(*) FROM measurements").fetchone()[0] >= 30:
-                    break
+                if db.execute("SELECT COUNT(*) FROM measurements").fetchone()[0] >= min_rows:
+                    return process
         time.sleep(0.05)
+    return process
+
+
+def test_killed_run_resumes_to_the_same_front(tiny_run, tmp_path):
+    out, _ = tiny_run
+    killed = tmp_path / "killed"
+    process = _start_and_wait(killed, min_rows=30)
+    store = killed / "measurements.sqlite"
     process.send_signal(signal.SIGKILL)
-    process.wait()
+    process.communicate()
     with sqlite3.connect(store) as db:
         before = db.execute(
             "SELECT id, config_hash, device_id, median FROM measurements"
@@ -199,20 +207,8 @@ def test_killed_run_resumes_to_the_same_front(tiny_run, tmp_path):
 
 def test_ctrl_c_stops_cleanly_with_measurements_saved(tmp_path):
     out = tmp_path / "interrupted"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "moo_compress.run", str(TINY), "--out", str(out), "--seed", "3"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    process = _start_and_wait(out, min_rows=10)
     store = out / "measurements.sqlite"
-    deadline = time.time() + 300
-    while time.time() < deadline and process.poll() is None:
-        if store.exists():
-            with contextlib.suppress(sqlite3.OperationalError), sqlite3.connect(store) as db:
-                if db.execute("SELECT COUNT(*) FROM measurements").fetchone()[0] >= 10:
-                    break
-        time.sleep(0.05)
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=120)
     assert process.returncode == 130, stderr[-2000:]
