@@ -24,6 +24,7 @@ from torchvision.datasets import ImageFolder
 
 from moo_compress.compress import compress
 from moo_compress.config import CompressionConfig
+from moo_compress.digits import DigitsSplits, load_digits_splits
 from moo_compress.recovery import recover
 
 
@@ -161,3 +162,43 @@ class ImageFolderEvaluator(AccuracyEvaluator):
 def _batches(dataset: Subset, batch_size: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """Load a subset once into memory as (images, labels) batches."""
     return list(DataLoader(dataset, batch_size=batch_size, shuffle=False))
+
+
+class DigitsEvaluator(AccuracyEvaluator):
+    """Top-1 accuracy on the validation split of the scikit-learn digits (8x8 images).
+
+    Candidates are recovered on the first ``n_calibration`` images of the train split
+    (in ``batch_size`` batches) and scored on the 360 validation images; the search never
+    sees the test split, which :meth:`test_accuracy` scores for reporting. One
+    evaluation of a ResNet-8 takes a few tens of ms, so every candidate is evaluated.
+    """
+
+    mode = "real"
+    expensive = False
+
+    def __init__(
+        self,
+        reference: nn.Module,
+        splits: DigitsSplits | None = None,
+        n_calibration: int = 256,
+        batch_size: int = 128,
+        seed: int = 0,
+    ) -> None:
+        self.splits = splits or load_digits_splits(seed)
+        calibration = self.splits.images["train"][:n_calibration].split(batch_size)
+        super().__init__(reference, list(calibration))
+
+    def score(self, model: nn.Module) -> float:
+        return self.score_split(model, "val")
+
+    def score_split(self, model: nn.Module, split: str) -> float:
+        """Top-1 accuracy in [0, 1] of a recovered ``model`` on ``split``
+        (``"train"``, ``"val"`` or ``"test"``)."""
+        images, labels = self.splits.images[split], self.splits.labels[split]
+        with torch.no_grad():
+            return float((model(images).argmax(1) == labels).float().mean())
+
+    def test_accuracy(self, config: CompressionConfig) -> float:
+        """Compress and recover ``config`` as :meth:`evaluate` does; top-1 accuracy on
+        the test split."""
+        return self.score_split(recover(compress(self.reference, config), self.calibration), "test")
