@@ -116,6 +116,12 @@ class FleetCompressionProblem(Problem):
         """``"real"`` or ``"fidelity"``."""
         return self.evaluator.mode
 
+    @property
+    def accuracy_label(self) -> str:
+        """What the accuracy objective is called in outputs: ``"accuracy"`` for real
+        accuracy, ``"fidelity"`` otherwise (never called accuracy)."""
+        return "accuracy" if self.accuracy_mode == "real" else "fidelity"
+
     def _evaluate(self, X: np.ndarray, out: dict, *args, **kwargs) -> None:
         if self.model is None:
             raise RuntimeError("problem.model is not set; the search sets it before evaluating")

@@ -53,7 +53,7 @@ def front_frame(
     predicted = search.predict_latency(X)[0]
     frame = pd.DataFrame(
         {
-            problem.accuracy_mode: accuracy,
+            problem.accuracy_label: accuracy,
             "avg_latency_ms": clusters.fleet_average(latency),
             "worst_cluster_latency_ms": clusters.worst_case(latency),
             **{f"cluster_{k}_latency_ms": latency[:, k] for k in range(clusters.k)},
@@ -165,7 +165,7 @@ def plot_front(
 ) -> None:
     """Three panels: accuracy vs average latency, accuracy vs worst-cluster latency and
     average vs worst-cluster latency; reference rows as labelled crosses."""
-    acc = problem.accuracy_mode
+    acc = problem.accuracy_label
     pairs = [
         ("avg_latency_ms", acc),
         ("worst_cluster_latency_ms", acc),
@@ -190,7 +190,7 @@ def front_table(
     problem: FleetCompressionProblem, front: pd.DataFrame, references: pd.DataFrame
 ) -> Table:
     """A rich table of the front with the reference rows first."""
-    acc = problem.accuracy_mode
+    acc = problem.accuracy_label
     table = Table(title=f"{problem.name}: measured front ({len(front)} configurations)")
     for column in ("row", acc, "avg ms", "worst ms", "MMACs", "size MB", "measured"):
         table.add_column(column, justify="right")
@@ -202,8 +202,8 @@ def front_table(
             f"{r[acc]:.4f}",
             f"{r['avg_latency_ms']:.2f}",
             f"{r['worst_cluster_latency_ms']:.2f}",
-            f"{r['macs'] / 1e6:.0f}",
-            f"{r['size_bits'] / 8e6:.2f}",
+            f"{r['macs'] / 1e6:.3g}",
+            f"{r['size_bits'] / 8e6:.3g}",
             "yes" if r["measured"] else "no",
         )
     return table

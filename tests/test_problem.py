@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from moo_compress.accuracy import AccuracyEvaluator
+
 TINY = Path(__file__).parent / "problems" / "tiny_fleet.py"
 
 
@@ -82,3 +84,22 @@ def test_bad_fleet_is_a_clear_error():
 
     with pytest.raises(ValueError, match="must return a Fleet or a non-empty list of Device"):
         NoDevices(seed=0)
+
+
+def test_accuracy_label_follows_the_evaluator_mode():
+    cls = _tiny_class()
+
+    class Labelled(AccuracyEvaluator):
+        mode = "real"
+
+        def score(self, model):
+            return 0.5
+
+    class RealAccuracy(cls):
+        def build_accuracy(self, model, example_input):
+            return Labelled(model, [example_input])
+
+    assert cls(seed=3).accuracy_label == "fidelity"
+    problem = RealAccuracy(seed=3)
+    assert problem.accuracy_label == "accuracy" and problem.accuracy_mode == "real"
+    assert problem.evaluator.evaluate(problem.space.decode(problem.space.unpruned())) == 0.5
