@@ -202,8 +202,13 @@ def front_table(
             f"{r[acc]:.4f}",
             f"{r['avg_latency_ms']:.2f}",
             f"{r['worst_cluster_latency_ms']:.2f}",
-            f"{r['macs'] / 1e6:.3g}",
-            f"{r['size_bits'] / 8e6:.3g}",
+            _short(r["macs"] / 1e6),
+            _short(r["size_bits"] / 8e6),
             "yes" if r["measured"] else "no",
         )
     return table
+
+
+def _short(value: float) -> str:
+    """Three significant digits without exponent notation: 4122, 102, 0.0798."""
+    return f"{value:.0f}" if value >= 100 else f"{value:.3g}"
