@@ -19,8 +19,9 @@ bit-width (2, 4, 8) and keeps the non-dominated measured results. Hypervolume us
 the search's normalisation (objectives divided by 1 and the measured all-8-bit
 unpruned average and worst-cluster latency, reference point (1, 1.1, 1.1)).
 
-PLiNIO (Risso et al., 2023) reports 47.5 % smaller than all-8-bit at iso-accuracy for
-its joint pruning + mixed-precision search; this benchmark reports what ours reaches.
+Motetti et al. (IEEE TC 2024, the PLiNIO library) report 47.5 % smaller models than
+all-8-bit at iso-accuracy for their joint pruning + channel-wise mixed-precision search;
+this benchmark reports what ours reaches.
 """
 
 from __future__ import annotations

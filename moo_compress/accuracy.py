@@ -194,11 +194,15 @@ class DigitsEvaluator(AccuracyEvaluator):
     def score_split(self, model: nn.Module, split: str) -> float:
         """Top-1 accuracy in [0, 1] of a recovered ``model`` on ``split``
         (``"train"``, ``"val"`` or ``"test"``)."""
-        images, labels = self.splits.images[split], self.splits.labels[split]
-        with torch.no_grad():
-            return float((model(images).argmax(1) == labels).float().mean())
+        return top1_accuracy(model, self.splits.images[split], self.splits.labels[split])
 
     def test_accuracy(self, config: CompressionConfig) -> float:
         """Compress and recover ``config`` as :meth:`evaluate` does; top-1 accuracy on
         the test split."""
         return self.score_split(recover(compress(self.reference, config), self.calibration), "test")
+
+
+def top1_accuracy(model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> float:
+    """Top-1 accuracy in [0, 1] of ``model`` (put in eval mode) on (N, ...) images."""
+    with torch.no_grad():
+        return float((model.eval()(images).argmax(1) == labels).float().mean())

@@ -64,12 +64,6 @@ class ResNet8(nn.Module):
         return self.fc(torch.flatten(self.avgpool(x), 1))
 
 
-def accuracy(model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> float:
-    """Top-1 accuracy in [0, 1] of ``model`` (eval mode) on (N, 1, 8, 8) images."""
-    with torch.no_grad():
-        return float((model.eval()(images).argmax(1) == labels).float().mean())
-
-
 def _shift(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     """Each (1, 8, 8) image translated by a random -1..1 pixels in x and y, zero fill."""
     padded = nn.functional.pad(images, (1, 1, 1, 1))

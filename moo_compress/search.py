@@ -23,7 +23,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
-import torch
 from pymoo.algorithms.moo.nsga2 import NSGA2
 from pymoo.indicators.hv import HV
 from pymoo.operators.crossover.sbx import SBX
@@ -252,12 +251,10 @@ class FleetSearch:
 
     def _fit_latency(self) -> None:
         """Refit every ``refit_every`` new points, condition in between."""
-        torch.manual_seed(self.settings.seed)  # botorch re-draws hyperparameters on failures
         self.latency_model.update()
 
     def _fit_accuracy(self) -> None:
         if self.expensive_accuracy:
-            torch.manual_seed(self.settings.seed)
             self.accuracy_model.fit(np.array(self._accuracy_X), np.array(self._accuracy_y))
 
     # ------------------------------------------------------------------ the loop

@@ -228,9 +228,7 @@ class ClusterSurrogate:
         return gp.fit(self._X[idx], self._y_ms[idx], self._prior(idx))
 
     def _fit_mtgp(self) -> MultiTaskGP:
-        with torch.random.fork_rng():
-            torch.manual_seed(self.seed)
-            return fit_model(self._build_mtgp, self.maxiter, self.fit_timeout_s)
+        return fit_model(self._build_mtgp, self.maxiter, self.fit_timeout_s, self.seed)
 
     def _build_mtgp(self) -> MultiTaskGP:
         d = self._X.shape[1]

@@ -146,7 +146,9 @@ def single_threaded() -> Iterator[None]:
         torch.set_num_threads(n_threads)
 
 
-def fit_model(build: Callable[[], Model], maxiter: int, timeout_s: float | None) -> Model:
+def fit_model(
+    build: Callable[[], Model], maxiter: int, timeout_s: float | None, seed: int = 0
+) -> Model:
     r"""Build an exact GP and fit its hyperparameters by maximising the marginal likelihood.
 
     L-BFGS-B stops after ``maxiter`` iterations or ``timeout_s`` seconds, keeping the best
@@ -154,18 +156,22 @@ def fit_model(build: Callable[[], Model], maxiter: int, timeout_s: float | None)
     thousands of steps). Runs ``single_threaded``. Botorch's warnings about hitting these
     caps and about data scaling (inputs outside the unit cube are intended for the linear
     kernel; a few equal latencies give a zero outcome std) are silenced; fitting errors
-    propagate.
+    propagate. Building and fitting run under a local torch seed (botorch draws random
+    initial values and restarts), so equal data give equal fits and the caller's global
+    torch generator is left untouched.
 
     Args:
         build: Constructs the model from its training data.
         maxiter: Cap on L-BFGS-B iterations.
         timeout_s: Wall-time cap in seconds, or ``None``.
+        seed: Torch seed of the build and the fit.
 
     Returns:
         The fitted model, in eval mode.
     """
     options = {"options": {"maxiter": maxiter}, "timeout_sec": timeout_s}
-    with warnings.catch_warnings(), single_threaded():
+    with warnings.catch_warnings(), single_threaded(), torch.random.fork_rng():
+        torch.manual_seed(seed)
         warnings.simplefilter("ignore", OptimizationWarning)
         warnings.simplefilter("ignore", InputDataWarning)
         model = build()

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from moo_compress.accuracy import DigitsEvaluator
+from moo_compress.accuracy import DigitsEvaluator, top1_accuracy
 from moo_compress.digits import load_digits_splits
-from moo_compress.resnet8 import ResNet8, accuracy, cache_path, load_or_train_resnet8
+from moo_compress.resnet8 import ResNet8, cache_path, load_or_train_resnet8
 from moo_compress.search_space import SearchSpace
 
 
@@ -41,7 +41,7 @@ def test_splits_are_deterministic_disjoint_and_stratified():
 
 def test_trained_resnet8_beats_97_percent_and_is_cached(model, cache, monkeypatch):
     splits = load_digits_splits(0)
-    assert accuracy(model, splits.images["test"], splits.labels["test"]) >= 0.97
+    assert top1_accuracy(model, splits.images["test"], splits.labels["test"]) >= 0.97
     assert cache_path(cache, 0).is_file()
     monkeypatch.setenv("MOO_COMPRESS_CACHE", str(cache))
     again = load_or_train_resnet8(seed=0)  # from the cache via the environment variable
@@ -55,7 +55,7 @@ def test_evaluator_separates_8_bit_from_pruned_2_bit(model):
         model, torch.zeros(1, 1, 8, 8), bit_widths=(2, 4, 8), channel_multiple=4
     )
     splits = evaluator.splits
-    float_val = accuracy(model, splits.images["val"], splits.labels["val"])
+    float_val = top1_accuracy(model, splits.images["val"], splits.labels["val"])
     full = space.decode(space.unpruned(8))
     assert evaluator.evaluate(full) == pytest.approx(float_val, abs=0.02)
     assert evaluator.test_accuracy(full) >= 0.96
