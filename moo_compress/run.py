@@ -79,6 +79,8 @@ def load_problem_class(path: Path) -> type[FleetCompressionProblem]:
     if not path.is_file():
         raise UsageError(f"problem file {str(path)!r} does not exist")
     spec = importlib.util.spec_from_file_location(f"moo_problem_{path.stem}", path)
+    if spec is None:
+        raise UsageError(f"problem file {str(path)!r} is not a Python file; allowed: a .py file")
     module = importlib.util.module_from_spec(spec)
     try:
         spec.loader.exec_module(module)

@@ -58,6 +58,10 @@ def test_malformed_and_empty_problem_files(tmp_path, capsys):
     broken.write_text("class X(:\n")
     assert main([str(broken)]) == 2
     assert "could not be loaded: SyntaxError" in capsys.readouterr().err
+    text = tmp_path / "notes.md"
+    text.write_text("# not a problem\n")
+    assert main([str(text)]) == 2
+    assert "is not a Python file; allowed: a .py file" in capsys.readouterr().err
     empty = tmp_path / "empty.py"
     empty.write_text("x = 1\n")
     assert main([str(empty)]) == 2
