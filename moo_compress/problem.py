@@ -1,6 +1,8 @@
-"""The fleet compression problem: a vectorised pymoo ``Problem``.
+"""The fleet problem: a vectorised pymoo ``Problem`` over configurations run on a fleet.
 
-Subclass :class:`FleetCompressionProblem` to define a problem: set the model, the fleet
+:class:`FleetProblem` is the generic part (objectives, constraints, clusters, accuracy
+evaluator, search hooks); :class:`FleetCompressionProblem` compresses a model. Subclass
+the latter to define a compression problem: set the model, the fleet
 (or devices), the search-space options and the accuracy evaluator, nothing else::
 
     class MyProblem(FleetCompressionProblem):
@@ -19,8 +21,9 @@ Objectives (all minimised), shape (N, 3):
     F[:, 1]  fleet-average latency in ms: cluster-size-weighted mean of cluster latencies
     F[:, 2]  worst-case cluster latency in ms: max over clusters
 
-Constraints (pymoo convention: feasible when G <= 0), one column per limit that is set:
-``min_accuracy``, ``max_size_bits``, ``max_worst_latency_ms``, ``max_macs``.
+Constraints (pymoo convention: feasible when G <= 0), one column per limit that is set,
+in this order: ``min_accuracy``, ``max_worst_latency_ms``, then the compression limits
+``max_size_bits`` and ``max_macs``.
 
 The problem does not measure anything itself: :meth:`_evaluate` reads the predictions of
 the ``model`` attribute (an :class:`ObjectiveModel`, set by the search), so the same
@@ -30,6 +33,7 @@ problem serves surrogate-based search, measured fronts and benchmarks.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
@@ -39,10 +43,14 @@ from torch import nn
 
 from moo_compress.accuracy import AccuracyEvaluator, FidelityEvaluator
 from moo_compress.clustering import cluster_fleet
+from moo_compress.compress import compress
 from moo_compress.device import Device
+from moo_compress.export import export_model
 from moo_compress.fleet import Fleet
 from moo_compress.fleet_clusters import FleetClusters
+from moo_compress.recovery import recover
 from moo_compress.search_space import SearchSpace
+from surrogates.features import config_features, stage_bounds
 
 
 class ObjectiveModel(Protocol):
@@ -55,60 +63,75 @@ class ObjectiveModel(Protocol):
         """(N, K) latency in ms of each configuration on each cluster."""
 
 
-class FleetCompressionProblem(Problem):
-    """Compress one model for one fleet. Subclass it and override the ``build_*`` hooks.
+class FleetProblem(Problem):
+    """A search over integer decision vectors whose configurations run on fleet clusters.
+
+    This is what :class:`~moo_compress.search.FleetSearch` needs. A subclass sets
+    ``self.space`` (with ``xl``, ``xu``, ``n_var``, ``var_names``, ``bit_widths``,
+    ``check(X)``, ``describe()`` and ``decode(x)`` returning a configuration with
+    ``to_json()``), ``self.clusters`` and ``self.evaluator``, calls
+    :meth:`_init_problem`, and implements :meth:`features` and :meth:`baseline`.
 
     Class attributes a subclass may set:
         name: Short name used for output folders.
-        space_options: Keyword arguments of :meth:`SearchSpace.from_model`.
-        min_accuracy, max_size_bits, max_worst_latency_ms, max_macs: Optional limits.
+        min_accuracy, max_worst_latency_ms: Optional limits.
         budget, accuracy_budget, pop_size, generations: Search defaults (the runner's
             options override them).
     """
 
     name: str = "problem"
-    space_options: dict = {}
     min_accuracy: float | None = None
-    max_size_bits: float | None = None
     max_worst_latency_ms: float | None = None
-    max_macs: float | None = None
     budget: int = 300
     accuracy_budget: int = 60
     pop_size: int = 40
     generations: int = 20
 
-    def __init__(self, seed: int = 0) -> None:
-        self.seed = seed
-        torch.manual_seed(seed)
-        model, example_input = self.build_model()
-        self.reference = model.eval()
-        self.space = SearchSpace.from_model(model, example_input, **self.space_options)
-        self.clusters = self._clusters(self.build_fleet())
-        self.evaluator = self.build_accuracy(self.reference, example_input)
+    space: SearchSpace
+    clusters: FleetClusters
+    evaluator: AccuracyEvaluator
+
+    def _init_problem(self) -> None:
+        """Set up pymoo's side once ``space``, ``clusters`` and ``evaluator`` exist."""
         self.model: ObjectiveModel | None = None
-        limits = [self.min_accuracy, self.max_size_bits, self.max_worst_latency_ms, self.max_macs]
+        probe = self.space.xl[None]
+        n_constraints = self.constraint_values(
+            probe, np.ones(1), np.ones((1, self.clusters.k))
+        ).shape[1]
         super().__init__(
             n_var=self.space.n_var,
             n_obj=3,
-            n_ieq_constr=sum(limit is not None for limit in limits),
+            n_ieq_constr=n_constraints,
             xl=self.space.xl,
             xu=self.space.xu,
             vtype=int,
         )
 
-    # ------------------------------------------------------------------ hooks
-    def build_model(self) -> tuple[nn.Module, torch.Tensor]:
-        """Return the model to compress and one example input batch."""
-        raise NotImplementedError(f"{type(self).__name__} must define build_model()")
+    # ------------------------------------------------------------------ search hooks
+    def features(self, X: np.ndarray) -> np.ndarray:
+        """(N, d) latency-surrogate inputs of an (N, n_var) population."""
+        raise NotImplementedError(f"{type(self).__name__} must define features()")
 
-    def build_fleet(self) -> Fleet | Sequence[Device]:
-        """Return a :class:`Fleet` (clustered automatically) or a list of devices, each
-        its own cluster of equal weight."""
-        raise NotImplementedError(f"{type(self).__name__} must define build_fleet()")
+    def baseline(self) -> np.ndarray:
+        """(n_var,) the uncompressed configuration: reference of speed-ups and of the
+        hypervolume's latency scale."""
+        raise NotImplementedError(f"{type(self).__name__} must define baseline()")
 
-    def build_accuracy(self, model: nn.Module, example_input: torch.Tensor) -> AccuracyEvaluator:
-        """Return the accuracy evaluator. Default: fidelity on generated inputs."""
-        return FidelityEvaluator(model, tuple(example_input.shape), seed=self.seed)
+    def anchors(self) -> np.ndarray:
+        """(B, n_var) configurations measured first and seeded into the population."""
+        return self.baseline()[None]
+
+    def reference_rows(self, front: np.ndarray) -> dict[str, np.ndarray]:
+        """Named (n_var,) configurations measured beside a non-empty (F, n_var) front."""
+        return {"baseline": self.baseline()}
+
+    def cost_columns(self, X: np.ndarray) -> dict[str, np.ndarray]:
+        """Analytic (N,) columns of the front table (e.g. MACs); none by default."""
+        return {}
+
+    def export(self, x: np.ndarray, folder: Path) -> list[str]:
+        """Write a deployable model of ``x`` into ``folder``; the files written."""
+        return []
 
     # ------------------------------------------------------------------ pymoo
     @property
@@ -147,18 +170,18 @@ class FleetCompressionProblem(Problem):
         columns = []
         if self.min_accuracy is not None:
             columns.append(self.min_accuracy - accuracy)
-        if self.max_size_bits is not None or self.max_macs is not None:
-            costs = self.space.costs(X)
-            if self.max_size_bits is not None:
-                columns.append(costs.size_bits - self.max_size_bits)
         if self.max_worst_latency_ms is not None:
             columns.append(self.clusters.worst_case(latency) - self.max_worst_latency_ms)
-        if self.max_macs is not None:
-            columns.append(costs.macs - self.max_macs)
+        columns += self.cost_limits(X)
         return np.column_stack(columns) if columns else np.zeros((len(X), 0))
+
+    def cost_limits(self, X: np.ndarray) -> list[np.ndarray]:
+        """Further (N,) constraint columns from analytic costs; none by default."""
+        return []
 
     # ------------------------------------------------------------------ fleet
     def _clusters(self, fleet: Fleet | Sequence[Device]) -> FleetClusters:
+        """Cluster a :class:`Fleet`, or make each device of a list its own cluster."""
         if isinstance(fleet, Fleet):
             fleet.bind(self.space)
             return FleetClusters.from_clustering(fleet, cluster_fleet(fleet, seed=self.seed))
@@ -171,3 +194,105 @@ class FleetCompressionProblem(Problem):
         for device in devices:
             device.bind(self.space)
         return FleetClusters.from_devices(devices)
+
+
+class FleetCompressionProblem(FleetProblem):
+    """Compress one model for one fleet. Subclass it and override the ``build_*`` hooks.
+
+    Class attributes a subclass may set (besides :class:`FleetProblem`'s):
+        space_options: Keyword arguments of :meth:`SearchSpace.from_model`.
+        max_size_bits, max_macs: Optional limits on weight storage (bits) and MACs.
+        feature_stages: Stages of the latency-surrogate features, see
+            :mod:`surrogates.features`.
+    """
+
+    space_options: dict = {}
+    max_size_bits: float | None = None
+    max_macs: float | None = None
+    feature_stages: int = 4
+
+    def __init__(self, seed: int = 0) -> None:
+        self.seed = seed
+        torch.manual_seed(seed)
+        model, example_input = self.build_model()
+        self.reference = model.eval()
+        self.space = SearchSpace.from_model(model, example_input, **self.space_options)
+        self.clusters = self._clusters(self.build_fleet())
+        self.evaluator = self.build_accuracy(self.reference, example_input)
+        unpruned = self.space.costs(self.space.unpruned()).layers.macs[0]
+        self._stages = stage_bounds(unpruned, self.feature_stages)
+        self._init_problem()
+
+    # ------------------------------------------------------------------ hooks
+    def build_model(self) -> tuple[nn.Module, torch.Tensor]:
+        """Return the model to compress and one example input batch."""
+        raise NotImplementedError(f"{type(self).__name__} must define build_model()")
+
+    def build_fleet(self) -> Fleet | Sequence[Device]:
+        """Return a :class:`Fleet` (clustered automatically) or a list of devices, each
+        its own cluster of equal weight."""
+        raise NotImplementedError(f"{type(self).__name__} must define build_fleet()")
+
+    def build_accuracy(self, model: nn.Module, example_input: torch.Tensor) -> AccuracyEvaluator:
+        """Return the accuracy evaluator. Default: fidelity on generated inputs."""
+        return FidelityEvaluator(model, tuple(example_input.shape), seed=self.seed)
+
+    # ------------------------------------------------------------------ search hooks
+    def features(self, X: np.ndarray) -> np.ndarray:
+        """(N, 3 * feature_stages + 2) MACs per stage and precision, weight and
+        activation MB (see :func:`surrogates.features.config_features`)."""
+        return config_features(self.space.costs(X).layers, self._stages)
+
+    def baseline(self) -> np.ndarray:
+        """(n_var,) the unpruned model at the highest bit-width."""
+        return self.space.unpruned()
+
+    def anchors(self) -> np.ndarray:
+        """(B, n_var) the unpruned model at every bit-width the space offers.
+
+        Random designs almost never contain an unpruned configuration, yet that is
+        where the high-accuracy end of the front lies (pruning costs accuracy sharply,
+        quantisation little); the anchors make the surrogates and NSGA-II see it.
+        """
+        return np.array([self.space.unpruned(bits) for bits in self.space.bit_widths])
+
+    def reference_rows(self, front: np.ndarray) -> dict[str, np.ndarray]:
+        """``unpruned``, and ``uniform``: the FLOPs-uniform pruning. That is one pruning
+        ratio on every gene, with the bit-widths of the front configuration that has
+        the fewest MACs, and the ratio whose MACs come closest to that configuration's.
+        It shows what the search's distribution of pruning across layers buys."""
+        smallest = front[int(np.argmin(self.space.costs(front).macs))]
+        n_prune = len(self.space.prune_genes)
+        candidates = np.tile(smallest, (len(self.space.ratios), 1))
+        candidates[:, :n_prune] = np.arange(len(self.space.ratios))[:, None]
+        macs = self.space.costs(candidates).macs
+        target = self.space.costs(smallest[None]).macs[0]
+        return {
+            "unpruned": self.baseline(),
+            "uniform": candidates[int(np.argmin(np.abs(macs - target)))],
+        }
+
+    def cost_columns(self, X: np.ndarray) -> dict[str, np.ndarray]:
+        """``macs``, ``params`` and ``size_bits`` (weight storage), each (N,) int64."""
+        costs = self.space.costs(X)
+        return {
+            "macs": costs.macs.astype(np.int64),
+            "params": costs.params.astype(np.int64),
+            "size_bits": costs.size_bits.astype(np.int64),
+        }
+
+    def cost_limits(self, X: np.ndarray) -> list[np.ndarray]:
+        columns = []
+        if self.max_size_bits is not None or self.max_macs is not None:
+            costs = self.space.costs(X)
+            if self.max_size_bits is not None:
+                columns.append(costs.size_bits - self.max_size_bits)
+            if self.max_macs is not None:
+                columns.append(costs.macs - self.max_macs)
+        return columns
+
+    def export(self, x: np.ndarray, folder: Path) -> list[str]:
+        """The compressed, recovered model of ``x``; see :func:`export_model`."""
+        config = self.space.decode(x)
+        model = recover(compress(self.reference, config), self.evaluator.calibration)
+        return export_model(model, config, folder)

@@ -3,7 +3,8 @@
 Files written in the output folder:
 
 * ``front.csv``: one row per front configuration, columns in :func:`front_frame`;
-* ``references.csv``: the unpruned model and the FLOPs-uniform pruning, same columns;
+* ``references.csv``: the problem's reference rows (for compression: the unpruned model
+  and the FLOPs-uniform pruning), same columns;
 * ``summary.json``: what was run and what it cost, see :func:`summary`;
 * ``front.png``: the three objective pairs, reference rows marked;
 * ``knee/``: the knee-point model, see :mod:`moo_compress.export`.
@@ -22,15 +23,12 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from rich.table import Table  # noqa: E402
 
-from moo_compress.compress import compress  # noqa: E402
-from moo_compress.export import export_model  # noqa: E402
-from moo_compress.problem import FleetCompressionProblem  # noqa: E402
-from moo_compress.recovery import recover  # noqa: E402
+from moo_compress.problem import FleetProblem  # noqa: E402
 from moo_compress.search import FleetSearch, SearchResult  # noqa: E402
 
 
 def front_frame(
-    problem: FleetCompressionProblem,
+    problem: FleetProblem,
     X: np.ndarray,
     accuracy: np.ndarray,
     latency: np.ndarray,
@@ -42,14 +40,14 @@ def front_frame(
     ``worst_cluster_latency_ms`` (from measured cluster latencies),
     ``cluster_<k>_latency_ms`` (measured medians), ``predicted_avg_latency_ms`` and
     ``predicted_worst_cluster_latency_ms`` (the surrogate's means, for comparison),
-    ``macs``, ``params``, ``size_bits`` (analytic), ``measured`` (True: every latency
-    and accuracy value in the row was measured), ``config`` (JSON); on simulated
+    the problem's analytic cost columns (compression: ``macs``, ``params``,
+    ``size_bits``), ``measured`` (True: every latency and accuracy value in the row was
+    measured), ``config`` (JSON); on simulated
     fleets also ``true_avg_latency_ms`` and ``true_worst_cluster_latency_ms`` from
     every device's noiseless latency, for evaluation only.
     """
     X = np.atleast_2d(X)
     clusters = problem.clusters
-    costs = problem.space.costs(X)
     predicted = search.predict_latency(X)[0]
     frame = pd.DataFrame(
         {
@@ -59,9 +57,7 @@ def front_frame(
             **{f"cluster_{k}_latency_ms": latency[:, k] for k in range(clusters.k)},
             "predicted_avg_latency_ms": clusters.fleet_average(predicted),
             "predicted_worst_cluster_latency_ms": clusters.worst_case(predicted),
-            "macs": costs.macs.astype(np.int64),
-            "params": costs.params.astype(np.int64),
-            "size_bits": costs.size_bits.astype(np.int64),
+            **problem.cost_columns(X),
             "measured": True,
             "config": [problem.space.decode(x).to_json() for x in X],
         }
@@ -81,7 +77,7 @@ def knee_index(F: np.ndarray) -> int:
 
 
 def write_outputs(
-    problem: FleetCompressionProblem,
+    problem: FleetProblem,
     search: FleetSearch,
     result: SearchResult,
     out: Path,
@@ -102,7 +98,7 @@ def write_outputs(
     references.to_csv(out / "references.csv", index=False)
     F = problem.objectives(result.accuracy, result.latency)
     knee = knee_index(F) if len(front) else None
-    knee_files = _export_knee(problem, result.X[knee], out / "knee") if knee is not None else []
+    knee_files = problem.export(result.X[knee], out / "knee") if knee is not None else []
     info = summary(problem, search, result, front, wall_seconds, knee, knee_files)
     (out / "summary.json").write_text(json.dumps(info, indent=2))
     plot_front(problem, front, references, out / "front.png")
@@ -110,7 +106,7 @@ def write_outputs(
 
 
 def summary(
-    problem: FleetCompressionProblem,
+    problem: FleetProblem,
     search: FleetSearch,
     result: SearchResult,
     front: pd.DataFrame,
@@ -136,8 +132,9 @@ def summary(
             "accuracy": result.accuracy_evaluations,
         },
         "hypervolume": result.hypervolume,
-        "hypervolume_definition": "objectives scaled to [1 - accuracy, avg / avg_unpruned, "
-        "worst / worst_unpruned] (unpruned latencies predicted after the initial design), "
+        "hypervolume_definition": "objectives scaled to [1 - accuracy, avg / avg_baseline, "
+        "worst / worst_baseline] (the uncompressed baseline's latencies predicted after the "
+        "initial design), "
         "reference point (1, 1.1, 1.1)",
         "wall_seconds": round(wall_seconds, 2),
         "surrogate_quality_on_front": {
@@ -154,14 +151,8 @@ def summary(
     }
 
 
-def _export_knee(problem: FleetCompressionProblem, x: np.ndarray, folder: Path) -> list[str]:
-    config = problem.space.decode(x)
-    model = recover(compress(problem.reference, config), problem.evaluator.calibration)
-    return export_model(model, config, folder)
-
-
 def plot_front(
-    problem: FleetCompressionProblem, front: pd.DataFrame, references: pd.DataFrame, path: Path
+    problem: FleetProblem, front: pd.DataFrame, references: pd.DataFrame, path: Path
 ) -> None:
     """Three panels: accuracy vs average latency, accuracy vs worst-cluster latency and
     average vs worst-cluster latency; reference rows as labelled crosses."""
@@ -187,12 +178,14 @@ def plot_front(
 
 
 def front_table(
-    problem: FleetCompressionProblem, front: pd.DataFrame, references: pd.DataFrame
+    problem: FleetProblem, front: pd.DataFrame, references: pd.DataFrame
 ) -> Table:
     """A rich table of the front with the reference rows first."""
     acc = problem.accuracy_label
     table = Table(title=f"{problem.name}: measured front ({len(front)} configurations)")
-    for column in ("row", acc, "avg ms", "worst ms", "MMACs", "size MB", "measured"):
+    costs = [("MMACs", "macs", 1e6), ("size MB", "size_bits", 8e6)]
+    costs = [(title, column, unit) for title, column, unit in costs if column in front]
+    for column in ("row", acc, "avg ms", "worst ms", *(c[0] for c in costs), "measured"):
         table.add_column(column, justify="right")
     rows = [(r["reference"], r) for _, r in references.iterrows()]
     rows += [(str(i), r) for i, r in front.iterrows()]
@@ -202,8 +195,7 @@ def front_table(
             f"{r[acc]:.4f}",
             f"{r['avg_latency_ms']:.2f}",
             f"{r['worst_cluster_latency_ms']:.2f}",
-            _short(r["macs"] / 1e6),
-            _short(r["size_bits"] / 8e6),
+            *(_short(r[column] / unit) for _, column, unit in costs),
             "yes" if r["measured"] else "no",
         )
     return table

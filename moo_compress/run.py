@@ -1,7 +1,8 @@
 """Command line: ``python -m moo_compress.run PROBLEM_FILE [options]``.
 
 Loads the problem file (trusted Python code that defines one
-:class:`~moo_compress.problem.FleetCompressionProblem` subclass), runs the search with a
+:class:`~moo_compress.problem.FleetProblem` subclass, usually a
+:class:`~moo_compress.problem.FleetCompressionProblem`), runs the search with a
 rich progress display, prints the measured front and writes the outputs (see
 :mod:`moo_compress.report`). Bad input gives one line on stderr and exit code 2;
 Ctrl-C stops cleanly (exit 130) with every measurement kept for ``--resume``.

@@ -30,10 +30,9 @@ from pymoo.operators.mutation.pm import PM
 from pymoo.operators.repair.rounding import RoundingRepair
 from pymoo.util.nds.non_dominated_sorting import NonDominatedSorting
 
-from moo_compress.problem import FleetCompressionProblem
+from moo_compress.problem import FleetProblem
 from surrogates.active_learning import ActiveLearningPolicy, initial_design
 from surrogates.cluster_surrogate import ClusterSurrogate
-from surrogates.features import config_features, stage_bounds
 from surrogates.gp_surrogate import GPSurrogate, single_threaded
 from surrogates.store import MeasurementStore
 
@@ -61,7 +60,6 @@ class SearchSettings:
         rel_std_threshold: Relative predictive std above which a pair is worth measuring.
         refit_every: Full surrogate refit after this many new points.
         transfer: Multi-task GP across clusters (True) or independent GPs.
-        n_stages: Stages of the surrogate features.
         gp_maxiter: L-BFGS iterations of a full GP fit. An iteration cap, unlike a time
             cap, keeps fits deterministic; past ~50 iterations the fits of this search
             gained nothing measurable on held-out configurations.
@@ -78,7 +76,6 @@ class SearchSettings:
     rel_std_threshold: float = 0.03
     refit_every: int = 16
     transfer: bool = True
-    n_stages: int = 4
     gp_maxiter: int = 50
     seed: int = 0
 
@@ -139,11 +136,11 @@ class SurrogateObjectives:
 
 
 class FleetSearch:
-    """Runs one search of a :class:`FleetCompressionProblem`, measuring through a store."""
+    """Runs one search of a :class:`FleetProblem`, measuring through a store."""
 
     def __init__(
         self,
-        problem: FleetCompressionProblem,
+        problem: FleetProblem,
         store: MeasurementStore,
         settings: SearchSettings,
         on_progress: Callable[[Progress], None] | None = None,
@@ -155,8 +152,6 @@ class FleetSearch:
         self.settings = settings
         self.on_progress = on_progress or (lambda p: None)
         k = self.clusters.k
-        unpruned = self.space.costs(self.space.unpruned()).layers.macs[0]
-        self.stages = stage_bounds(unpruned, settings.n_stages)
         n_final = self.front_cap + 2  # the final front and 2 reference rows
         self.n_reserved = n_final * k
         self.latency_policy = ActiveLearningPolicy(
@@ -190,8 +185,8 @@ class FleetSearch:
 
     # ------------------------------------------------------------------ features
     def features(self, X: np.ndarray) -> np.ndarray:
-        """(N, d) surrogate inputs of a population."""
-        return config_features(self.space.costs(X).layers, self.stages)
+        """(N, d) surrogate inputs of a population (the problem's features)."""
+        return self.problem.features(X)
 
     # ------------------------------------------------------------------ measuring
     @property
@@ -261,7 +256,7 @@ class FleetSearch:
     def run(self) -> SearchResult:
         s = self.settings
         k = self.clusters.k
-        anchors = self.anchors()
+        anchors = self.problem.anchors()
         sobol = initial_design(self.space.xl, self.space.xu, s.n_init, s.seed)
         initial = np.unique(np.vstack([anchors, sobol]), axis=0)
         needed = len(initial) * k + self.n_reserved
@@ -318,15 +313,6 @@ class FleetSearch:
             self.on_progress(progress)
         return self._finish(algorithm.opt.get("X").astype(int), history)
 
-    def anchors(self) -> np.ndarray:
-        """(B, n_var) the unpruned model at every bit-width the space offers.
-
-        Random designs almost never contain an unpruned configuration, yet that is
-        where the high-accuracy end of the front lies (pruning costs accuracy sharply,
-        quantisation little); the anchors make the surrogates and NSGA-II see it.
-        """
-        return np.array([self.space.unpruned(bits) for bits in self.space.bit_widths])
-
     def _initial_population(self, anchors: np.ndarray) -> np.ndarray:
         """(pop_size, n_var) the anchors, then seeded uniform random integer vectors."""
         rng = np.random.default_rng(self.settings.seed)
@@ -373,9 +359,11 @@ class FleetSearch:
         if len(keep):
             keep = keep[NonDominatedSorting().do(F[keep], only_non_dominated_front=True)]
         order = keep[np.argsort(F[keep, 1])]
-        references = {"unpruned": self.space.unpruned()}
-        if len(order):
-            references["uniform"] = self._uniform_like(front[order])
+        references = (
+            self.problem.reference_rows(front[order])
+            if len(order)
+            else {"baseline": self.problem.baseline()}
+        )
         ref_latency, ref_accuracy = self._measure_rows(np.array(list(references.values())))
         ref_F = self.problem.objectives(ref_accuracy, ref_latency)
         beaten = np.array([_dominated_by_any(f, ref_F) for f in F[order]], dtype=bool)
@@ -420,24 +408,13 @@ class FleetSearch:
         G = self.problem.constraint_values(X, accuracy, latency)
         return np.all(G <= 0, axis=1)
 
-    def _uniform_like(self, front: np.ndarray) -> np.ndarray:
-        """The FLOPs-uniform reference row: one pruning ratio on every gene, with the
-        bit-widths of the front configuration that has the fewest MACs, and the ratio
-        whose MACs come closest to that configuration's. It shows what the search's
-        distribution of pruning across layers buys over a uniform one."""
-        smallest = front[int(np.argmin(self.space.costs(front).macs))]
-        n_prune = len(self.space.prune_genes)
-        candidates = np.tile(smallest, (len(self.space.ratios), 1))
-        candidates[:, :n_prune] = np.arange(len(self.space.ratios))[:, None]
-        macs = self.space.costs(candidates).macs
-        target = self.space.costs(smallest[None]).macs[0]
-        return candidates[int(np.argmin(np.abs(macs - target)))]
-
     def _hypervolume(self, F: np.ndarray) -> float:
         """Hypervolume of ``F`` normalised by the unpruned model's latencies.
 
-        Objectives are scaled to [loss, avg / avg_unpruned, worst / worst_unpruned]
-        with reference point (1, 1.1, 1.1); a larger value is better.
+        Objectives are scaled to [loss, avg / avg_baseline, worst / worst_baseline]
+        (the baseline is the uncompressed configuration, see
+        :meth:`FleetProblem.baseline`) with reference point (1, 1.1, 1.1); a larger
+        value is better.
         """
         if F is None or len(F) == 0:
             return 0.0
@@ -445,10 +422,10 @@ class FleetSearch:
         return float(HV(ref_point=np.array([1.0, 1.1, 1.1]))(np.atleast_2d(F) / scale))
 
     def reference_scale(self) -> np.ndarray:
-        """(3,) divisor of the objectives for hypervolume: 1 and the unpruned model's
+        """(3,) divisor of the objectives for hypervolume: 1 and the baseline's
         predicted average and worst-cluster latency."""
         if self._scale is None:
-            lat = self.predict_latency(self.space.unpruned()[None])[0]
+            lat = self.predict_latency(self.problem.baseline()[None])[0]
             self._scale = np.array(
                 [1.0, self.clusters.fleet_average(lat)[0], self.clusters.worst_case(lat)[0]]
             )
