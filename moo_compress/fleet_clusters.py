@@ -66,18 +66,30 @@ class FleetClusters:
             raise ValueError(f"expected (N, {k}) per-cluster latencies, got {latency.shape}")
         return latency
 
-    def true_objectives(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
-        """Noiseless (average over every device, worst cluster mean) latency in ms.
+    def true_cluster_latency(self, X: np.ndarray) -> np.ndarray | None:
+        """(N, K) noiseless mean latency in ms of each cluster's devices, for evaluation
+        only; None where the devices have no ground truth.
 
-        For evaluation only, on simulated fleets; None for other fleets. Shapes (N,).
+        A simulated fleet averages every member device; otherwise each representative
+        must offer ``true_latency_ms(X)`` (simulated and replayed devices do). The
+        size-weighted mean over clusters is then the mean over every device.
         """
-        if self.fleet is None:
+        if self.fleet is not None:
+            true = self.fleet.true_latency_ms(X)  # (N, D)
+            return np.column_stack(
+                [true[:, self.labels == k].mean(axis=1) for k in range(self.k)]
+            )
+        if not all(hasattr(d, "true_latency_ms") for d in self.representatives):
             return None
-        true = self.fleet.true_latency_ms(X)  # (N, D)
-        per_cluster = np.column_stack(
-            [true[:, self.labels == k].mean(axis=1) for k in range(self.k)]
-        )
-        return true.mean(axis=1), per_cluster.max(axis=1)
+        return np.column_stack([d.true_latency_ms(X) for d in self.representatives])
+
+    def true_objectives(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+        """Noiseless (average over every device, worst cluster mean) latency in ms, each
+        (N,), for evaluation only; None without ground truth."""
+        per_cluster = self.true_cluster_latency(X)
+        if per_cluster is None:
+            return None
+        return self.fleet_average(per_cluster), self.worst_case(per_cluster)
 
     def describe(self) -> list[dict]:
         """One dict per cluster: index, size, weight and representative id."""
