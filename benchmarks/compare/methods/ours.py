@@ -1,0 +1,54 @@
+"""``ours``: clustered GP surrogates with active learning inside NSGA-II.
+
+:class:`~moo_compress.search.FleetSearch` as the runner uses it, with the problem's
+default settings and the task's measurement budget: one multi-task GP across clusters
+(``transfer=True``) or independent GPs per cluster (``transfer=False``). Its budget
+includes re-measuring the final front for real on every cluster.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks.compare.methods.result import MethodResult
+from benchmarks.compare.task import Task
+from moo_compress.problem import FleetProblem
+from moo_compress.run import fingerprint
+from moo_compress.search import FleetSearch, SearchSettings
+from surrogates.store import MeasurementStore
+
+
+def fleet_search(problem: FleetProblem, budget: int, seed: int, transfer: bool) -> MethodResult:
+    """Run a FleetSearch on ``problem`` in a throw-away store; its measured front and
+    the measurements and device-seconds the store recorded."""
+    settings = SearchSettings(
+        budget=budget,
+        pop_size=problem.pop_size,
+        generations=problem.generations,
+        transfer=transfer,
+        seed=seed,
+    )
+    with tempfile.TemporaryDirectory() as folder:
+        store = MeasurementStore(Path(folder) / "m.sqlite", fingerprint(problem), "compare")
+        try:
+            result = FleetSearch(problem, store, settings).run()
+            records = store.to_dataframe()
+        finally:
+            store.close()
+    latency = records[records["kind"] == "latency"]
+    seconds = sum(sum(json.loads(samples)) for samples in latency["samples_json"])
+    return MethodResult(np.asarray(result.X), len(latency), seconds / 1e3)
+
+
+def ours(task: Task, seed: int) -> MethodResult:
+    """Multi-task GP across clusters (transfer on)."""
+    return fleet_search(task.problem_for(), task.budget, seed, transfer=True)
+
+
+def ours_notransfer(task: Task, seed: int) -> MethodResult:
+    """Independent GP per cluster (transfer off)."""
+    return fleet_search(task.problem_for(), task.budget, seed, transfer=False)
