@@ -49,16 +49,16 @@ class NB201Fleet(FleetProblem):
     def __init__(self, seed: int = 0) -> None:
         self.seed = seed
         self.space = NB201Space()
-        self.data = NB201Data.load()
+        self.recorded = NB201Data.load()  # not self.data: pymoo's Problem owns that name
         cells = all_cells()
         keys = [self.space.decode(x).to_json() for x in cells]
         self.clusters = self._clusters(
             [
-                ReplayDevice(d, dict(zip(keys, self.data.latency_ms(d, cells), strict=True)))
+                ReplayDevice(d, dict(zip(keys, self.recorded.latency_ms(d, cells), strict=True)))
                 for d in self.devices
             ]
         )
-        self.evaluator = RecordedAccuracy(self.data, self.space)
+        self.evaluator = RecordedAccuracy(self.recorded, self.space)
         self._init_problem()
 
     def features(self, X: np.ndarray) -> np.ndarray:
