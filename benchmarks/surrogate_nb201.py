@@ -30,26 +30,23 @@ relative to the repository root.
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import time
 import warnings
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
+from moo_compress.nb201 import OPS, data_dir, encode_ops
 from surrogates.gp_surrogate import KERNELS, GPSurrogate
 from surrogates.quality import quality_report
 
-OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 TARGETS = ("raspi4", "pixel3", "pixel2", "samsung_a50", "eyeriss", "fpga", "gold_6240",
            "titan_rtx_1")
 HELP_SPEARMAN_10 = 0.932  # HELP (NeurIPS 2021), 10 samples per unseen device
-REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 @dataclass(frozen=True)
@@ -66,17 +63,6 @@ class Variant:
 
 MAIN = Variant("src", "linear")
 FEATURE_SETS = ("ops", "src", "src+ops")
-
-
-def data_dir(arg: str | None) -> Path:
-    r"""The NB201 data folder: ``arg``, ``$MOO_COMPRESS_NB201`` or ``../shared/data/nb201``."""
-    return Path(arg or os.environ.get("MOO_COMPRESS_NB201") or REPO_ROOT / "../shared/data/nb201")
-
-
-def encode_ops(arch_str: pd.Series) -> np.ndarray:
-    r"""``(n, 6)`` int op index (position in ``OPS``) of each edge of NB201 cell strings."""
-    ops = [[OPS.index(op) for op in re.findall(r"([a-z_0-9]+)~\d", s)] for s in arch_str]
-    return np.array(ops, dtype=np.int64)
 
 
 def device_group(column: str) -> str:

@@ -25,7 +25,7 @@ warnings.filterwarnings("ignore", message="Sparse invariant checks")
 from rich.console import Console  # noqa: E402
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn  # noqa: E402
 
-from moo_compress.problem import FleetCompressionProblem  # noqa: E402
+from moo_compress.problem import FleetProblem  # noqa: E402
 from moo_compress.report import front_table, write_outputs  # noqa: E402
 from moo_compress.search import FleetSearch, SearchSettings  # noqa: E402
 from moo_compress.search import Progress as SearchProgress  # noqa: E402
@@ -62,7 +62,7 @@ def _int_at_least(minimum: int):
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = _Parser(prog="python -m moo_compress.run", description=__doc__.split("\n")[0])
-    parser.add_argument("problem_file", help="Python file defining a FleetCompressionProblem")
+    parser.add_argument("problem_file", help="Python file defining a FleetProblem")
     parser.add_argument("--out", type=Path, help="output folder (default runs/<problem>-<time>)")
     positive = _int_at_least(1)
     parser.add_argument("--seed", type=_int_at_least(0), default=0)
@@ -75,8 +75,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def load_problem_class(path: Path) -> type[FleetCompressionProblem]:
-    """The one :class:`FleetCompressionProblem` subclass defined in ``path``."""
+def load_problem_class(path: Path) -> type[FleetProblem]:
+    """The one :class:`FleetProblem` subclass defined in ``path`` (imported ones, such as
+    a base class, do not count)."""
     if not path.is_file():
         raise UsageError(f"problem file {str(path)!r} does not exist")
     spec = importlib.util.spec_from_file_location(f"moo_problem_{path.stem}", path)
@@ -94,19 +95,19 @@ def load_problem_class(path: Path) -> type[FleetCompressionProblem]:
         obj
         for obj in vars(module).values()
         if isinstance(obj, type)
-        and issubclass(obj, FleetCompressionProblem)
+        and issubclass(obj, FleetProblem)
         and obj.__module__ == module.__name__
     ]
     if len(found) != 1:
         names = [c.__name__ for c in found]
         raise UsageError(
-            f"problem file {str(path)!r} must define exactly one FleetCompressionProblem "
+            f"problem file {str(path)!r} must define exactly one FleetProblem "
             f"subclass; found {names or 'none'}"
         )
     return found[0]
 
 
-def fingerprint(problem: FleetCompressionProblem) -> str:
+def fingerprint(problem: FleetProblem) -> str:
     """Identifies a problem's search space in its store, so another problem's store is
     refused."""
     space = problem.space
