@@ -41,7 +41,9 @@ from pymoo.operators.mutation.pm import PM
 from pymoo.operators.repair.rounding import RoundingRepair
 from pymoo.util.nds.non_dominated_sorting import NonDominatedSorting
 
+from moo_compress.device import Device
 from moo_compress.dispatch import Dispatcher, Request, RetryPolicy, embedded_client
+from moo_compress.fleet_clusters import FleetClusters
 from moo_compress.problem import FleetCompressionProblem
 from surrogates.active_learning import ActiveLearningPolicy, initial_design
 from surrogates.cluster_surrogate import ClusterSurrogate
@@ -271,9 +273,7 @@ class FleetSearch:
             yield self.dispatcher
             return
         policy = RetryPolicy()
-        candidates = [
-            self.clusters.candidates(c, policy.devices_per_cluster) for c in range(self.clusters.k)
-        ]
+        candidates = candidate_devices(self.clusters, policy)
         devices = list({d.device_id: d for group in candidates for d in group}.values())
         with embedded_client(devices) as client:
             ids = [[d.device_id for d in group] for group in candidates]
@@ -535,6 +535,12 @@ class FleetSearch:
                 [1.0, self.clusters.fleet_average(lat)[0], self.clusters.worst_case(lat)[0]]
             )
         return self._scale
+
+
+def candidate_devices(clusters: FleetClusters, policy: RetryPolicy) -> list[list[Device]]:
+    """(K,) per cluster, the devices the dispatcher may measure it on, representative
+    first."""
+    return [clusters.candidates(c, policy.devices_per_cluster) for c in range(clusters.k)]
 
 
 def _dominated_by_any(f: np.ndarray, others: np.ndarray) -> bool:

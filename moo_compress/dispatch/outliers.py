@@ -26,6 +26,8 @@ class OutlierCheck:
         medians (False while the history is shorter than ``min_history``)."""
         if len(self._recent) < self.min_history:
             return False
+        if not self._recent:  # min_history == 0: trust the first median
+            return True
         q1, q3 = np.percentile(self._recent, [25, 75])
         spread = self.k * (q3 - q1)
         return bool(q1 - spread <= median_ms <= q3 + spread)
