@@ -66,8 +66,9 @@ def test_a_cluster_that_always_fails_is_degraded_and_the_run_goes_on(tmp_path):
         timeout_s=0.3, attempts_per_device=2, devices_per_cluster=1, backoff_s=0.01
     )
 
+    cluster_1 = _tiny().clusters.representatives[1].device_id
+
     def break_cluster_1(device):
-        cluster_1 = _tiny().clusters.representatives[1].device_id
         return (
             FaultyDevice(device, fail=1.0, hang=0, outlier=0)
             if (device.device_id == cluster_1)
@@ -75,11 +76,9 @@ def test_a_cluster_that_always_fails_is_degraded_and_the_run_goes_on(tmp_path):
         )
 
     result, _ = _search(tmp_path, "degraded", break_cluster_1, policy)
-    assert (
-        list(result.degraded) == [1]
-        and "injected failure" in result.degraded[1]
-        or ("expected a Measurement" in result.degraded[1])
-    )
+    assert list(result.degraded) == [1]
+    reason = result.degraded[1]
+    assert "injected failure" in reason or "expected a Measurement" in reason
     assert len(result.X) >= 1
     assert np.isnan(result.latency[:, 1]).all() and np.isfinite(result.latency[:, 0]).all()
     assert result.measurements[1] == 0 and result.measurements[0] > 0
@@ -115,7 +114,8 @@ def test_lost_worker_degrades_its_clusters_only():
         }
         dispatcher.close()
     assert outcomes[0].error is None
-    assert "no result within 0.3 s" in outcomes[1].error and list(dispatcher.degraded) == [1]
+    assert list(dispatcher.degraded) == [1]
+    assert "no result within 0.3 s" in outcomes[1].error or "timed-out" in outcomes[1].error
 
 
 def test_outlier_check_flags_medians_beyond_k_iqr():
