@@ -118,7 +118,7 @@ def _dispatcher(args: argparse.Namespace, problem: FleetCompressionProblem):
     security = _security(args)
     try:
         client = connect(args.scheduler, security)
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, TypeError) as exc:  # unreachable, refused, or no TLS context
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise UsageError(f"cannot connect to scheduler {args.scheduler!r}: {reason}") from None
     policy = RetryPolicy()
