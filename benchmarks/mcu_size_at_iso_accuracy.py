@@ -77,9 +77,7 @@ def measured_objectives(problem: FleetCompressionProblem, X: np.ndarray) -> np.n
         store = MeasurementStore(Path(folder) / "m.sqlite", fingerprint(problem), "benchmark")
         try:
             search = FleetSearch(problem, store, _settings(problem))
-            k = problem.clusters.k
-            latency = np.array([[search.measure_latency(x, c) for c in range(k)] for x in X])
-            accuracy = np.array([search.evaluate_accuracy(x) for x in X])
+            latency, accuracy = search.measure_rows(X)
         finally:
             store.close()
     return problem.objectives(accuracy, latency)

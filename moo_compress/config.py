@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import dataclass, field
 
 FLOAT_BITS = 32
@@ -49,23 +50,47 @@ class CompressionConfig:
         """Inverse of :meth:`to_json`.
 
         Raises:
-            ValueError: if ``text`` is not JSON or lacks a field, naming it.
+            ValueError: if ``text`` is not JSON, is not an object, lacks a field or has
+                a field of the wrong type, naming it.
         """
         try:
             data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"config is not valid JSON: {exc}") from exc
+        except (json.JSONDecodeError, TypeError, RecursionError) as exc:
+            raise ValueError(f"config is not valid JSON: {exc}") from None
+        if not isinstance(data, dict):
+            raise ValueError(f"config JSON must be an object, got {type(data).__name__}")
         missing = {"input_shape", "channels", "bits"} - set(data)
         if missing:
             raise ValueError(f"config JSON lacks field(s) {sorted(missing)}")
-        return cls(
-            input_shape=tuple(int(d) for d in data["input_shape"]),
-            channels={k: int(v) for k, v in data["channels"].items()},
-            bits={k: int(v) for k, v in data["bits"].items()},
-            ratios={k: float(v) for k, v in data.get("ratios", {}).items()},
-        )
+        fields = {"input_shape": list, "channels": dict, "bits": dict, "ratios": dict}
+        for name, kind in fields.items():
+            if name in data and not isinstance(data[name], kind):
+                raise ValueError(f"config JSON field {name!r} must be a {kind.__name__}")
+        try:
+            return cls(
+                input_shape=tuple(_integer(d) for d in data["input_shape"]),
+                channels={k: _integer(v) for k, v in data["channels"].items()},
+                bits={k: _integer(v) for k, v in data["bits"].items()},
+                ratios={k: _number(v) for k, v in data.get("ratios", {}).items()},
+            )
+        except TypeError as exc:
+            raise ValueError(f"config JSON has a value of the wrong type: {exc}") from None
 
     @property
     def digest(self) -> str:
         """First 16 hex digits of the SHA-256 of :meth:`to_json`."""
         return hashlib.sha256(self.to_json().encode()).hexdigest()[:16]
+
+
+def _integer(value: object) -> int:
+    """``value`` if it is a JSON integer (not a bool), else ``TypeError``."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"expected an integer, got {value!r}")
+    return value
+
+
+def _number(value: object) -> float:
+    """``value`` as a float if it is a finite JSON number (not a bool), else ``TypeError``."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise TypeError(f"expected a finite number, got {value!r}")
+    return float(value)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -22,12 +22,15 @@ class FleetClusters:
         fleet: The simulated fleet the clusters come from, if any (its noiseless
             latencies are used for evaluation columns only).
         labels: (D,) cluster of each fleet device, or None without a fleet.
+        degraded: Clusters left out of the objectives because no device of theirs
+            could be measured (see :meth:`without`).
     """
 
     representatives: tuple[Device, ...]
     sizes: np.ndarray
     fleet: Fleet | None = None
     labels: np.ndarray | None = None
+    degraded: frozenset[int] = frozenset()
 
     @classmethod
     def from_clustering(cls, fleet: Fleet, clustering: Clustering) -> FleetClusters:
@@ -47,17 +50,50 @@ class FleetClusters:
         return len(self.sizes)
 
     @property
+    def active(self) -> np.ndarray:
+        """(K,) whether each cluster counts in the objectives (is not degraded)."""
+        return ~np.isin(np.arange(self.k), list(self.degraded))
+
+    @property
     def weights(self) -> np.ndarray:
-        """(K,) share of the fleet in each cluster, summing to 1."""
-        return self.sizes / self.sizes.sum()
+        """(K,) share of the non-degraded fleet in each cluster, summing to 1 (0 for a
+        degraded cluster)."""
+        sizes = self.sizes * self.active
+        return sizes / sizes.sum()
+
+    def without(self, cluster: int) -> FleetClusters:
+        """These clusters with ``cluster`` degraded: from then on the fleet average is
+        the size-weighted mean over the other clusters only, and the worst case their
+        maximum; its latency column is ignored (it may be NaN).
+
+        Raises:
+            ValueError: if no cluster would be left.
+        """
+        degraded = self.degraded | {int(cluster)}
+        if len(degraded) >= self.k:
+            raise ValueError(f"all {self.k} clusters are degraded: no device can be measured")
+        return replace(self, degraded=frozenset(degraded))
+
+    def candidates(self, cluster: int, n: int) -> list[Device]:
+        """Up to ``n`` devices that may measure ``cluster``: its representative, then
+        other members in fleet order (a cluster of a device list has only its own)."""
+        rep = self.representatives[cluster]
+        if self.fleet is None or self.labels is None:
+            return [rep]
+        members = (self.fleet.device(int(i)) for i in np.flatnonzero(self.labels == cluster))
+        others = [d for d in members if d.device_id != rep.device_id]
+        return [rep, *others][:n]
 
     def fleet_average(self, latency: np.ndarray) -> np.ndarray:
-        """(N,) cluster-size-weighted mean of (N, K) per-cluster latencies (ms)."""
-        return self._check(latency) @ self.weights
+        """(N,) cluster-size-weighted mean of (N, K) per-cluster latencies (ms) over the
+        non-degraded clusters."""
+        active = self.active
+        return self._check(latency)[:, active] @ self.weights[active]
 
     def worst_case(self, latency: np.ndarray) -> np.ndarray:
-        """(N,) largest of (N, K) per-cluster latencies (ms)."""
-        return self._check(latency).max(axis=1)
+        """(N,) largest of (N, K) per-cluster latencies (ms) over the non-degraded
+        clusters."""
+        return self._check(latency)[:, self.active].max(axis=1)
 
     def _check(self, latency: np.ndarray) -> np.ndarray:
         latency = np.atleast_2d(np.asarray(latency, dtype=float))
@@ -92,9 +128,15 @@ class FleetClusters:
         return self.fleet_average(per_cluster), self.worst_case(per_cluster)
 
     def describe(self) -> list[dict]:
-        """One dict per cluster: index, size, weight and representative id."""
+        """One dict per cluster: index, size, weight, representative id, degraded."""
         return [
-            {"cluster": k, "size": int(s), "weight": float(w), "representative": d.device_id}
+            {
+                "cluster": k,
+                "size": int(s),
+                "weight": float(w),
+                "representative": d.device_id,
+                "degraded": k in self.degraded,
+            }
             for k, (s, w, d) in enumerate(
                 zip(self.sizes, self.weights, self.representatives, strict=True)
             )

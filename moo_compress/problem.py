@@ -216,7 +216,10 @@ class FleetCompressionProblem(FleetProblem):
         torch.manual_seed(seed)
         model, example_input = self.build_model()
         self.reference = model.eval()
-        self.space = SearchSpace.from_model(model, example_input, **self.space_options)
+        try:
+            self.space = SearchSpace.from_model(model, example_input, **self.space_options)
+        except TypeError as exc:  # an unknown option, or options that are not a dict
+            raise ValueError(f"{type(self).__name__}.space_options: {exc}") from None
         self.clusters = self._clusters(self.build_fleet())
         self.evaluator = self.build_accuracy(self.reference, example_input)
         unpruned = self.space.costs(self.space.unpruned()).layers.macs[0]

@@ -131,6 +131,7 @@ def summary(
             "latency_budget": search.settings.budget,
             "accuracy": result.accuracy_evaluations,
         },
+        "degraded_clusters": {str(c): reason for c, reason in result.degraded.items()},
         "hypervolume": result.hypervolume,
         "hypervolume_definition": "objectives scaled to [1 - accuracy, avg / avg_baseline, "
         "worst / worst_baseline] (the uncompressed baseline's latencies predicted after the "

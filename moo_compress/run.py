@@ -6,13 +6,19 @@ Loads the problem file (trusted Python code that defines one
 rich progress display, prints the measured front and writes the outputs (see
 :mod:`moo_compress.report`). Bad input gives one line on stderr and exit code 2;
 Ctrl-C stops cleanly (exit 130) with every measurement kept for ``--resume``.
+
+Measurements run on an embedded in-process Dask cluster holding the problem's devices,
+or, with ``--scheduler tls://HOST:PORT``, on the workers of a real fleet (see the
+README, "Measuring on a real fleet").
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import importlib.util
+import sqlite3
 import sys
 import time
 import warnings
@@ -22,12 +28,14 @@ from pathlib import Path
 warnings.filterwarnings("ignore", category=FutureWarning, module=r"torch\.jit")
 warnings.filterwarnings("ignore", message="Sparse invariant checks")
 
+from distributed.security import Security  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn  # noqa: E402
 
+from moo_compress.dispatch import Dispatcher, RetryPolicy, connect  # noqa: E402
 from moo_compress.problem import FleetProblem  # noqa: E402
 from moo_compress.report import front_table, write_outputs  # noqa: E402
-from moo_compress.search import FleetSearch, SearchSettings  # noqa: E402
+from moo_compress.search import FleetSearch, SearchSettings, candidate_devices  # noqa: E402
 from moo_compress.search import Progress as SearchProgress  # noqa: E402
 from surrogates.store import MeasurementStore  # noqa: E402
 
@@ -72,7 +80,56 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--pop-size", type=_int_at_least(4))
     parser.add_argument("--no-transfer", action="store_true", help="independent GPs per cluster")
     parser.add_argument("--resume", action="store_true", help="continue the run in --out")
-    return parser.parse_args(argv)
+    parser.add_argument(
+        "--scheduler",
+        help="measure on the Dask scheduler at tcp:// or tls://HOST:PORT "
+        "(default: an embedded in-process cluster)",
+    )
+    parser.add_argument("--tls-ca-file", help="CA certificate (PEM) of a tls:// scheduler")
+    parser.add_argument("--tls-cert", help="this client's certificate (PEM)")
+    parser.add_argument("--tls-key", help="this client's private key (PEM)")
+    args = parser.parse_args(argv)
+    tls = [args.tls_ca_file, args.tls_cert, args.tls_key]
+    if any(tls) and not (all(tls) and args.scheduler):
+        parser.error("--tls-ca-file, --tls-cert and --tls-key go together, with --scheduler")
+    return args
+
+
+def _security(args: argparse.Namespace) -> Security | None:
+    """TLS settings of the client, or None for plain tcp://."""
+    if not args.tls_ca_file:
+        return None
+    for path in (args.tls_ca_file, args.tls_cert, args.tls_key):
+        if not Path(path).is_file():
+            raise UsageError(f"TLS file {path!r} does not exist")
+    return Security(
+        tls_ca_file=args.tls_ca_file,
+        tls_client_cert=args.tls_cert,
+        tls_client_key=args.tls_key,
+        require_encryption=True,
+    )
+
+
+@contextlib.contextmanager
+def _dispatcher(args: argparse.Namespace, problem: FleetProblem):
+    """The dispatcher of ``--scheduler``, or None (the search embeds its own)."""
+    if not args.scheduler:
+        yield None
+        return
+    security = _security(args)
+    try:
+        client = connect(args.scheduler, security)
+    except (OSError, ValueError, TypeError) as exc:  # unreachable, refused, or no TLS context
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise UsageError(f"cannot connect to scheduler {args.scheduler!r}: {reason}") from None
+    policy = RetryPolicy()
+    ids = [[d.device_id for d in group] for group in candidate_devices(problem.clusters, policy)]
+    dispatcher = Dispatcher(client, ids, policy)
+    try:
+        yield dispatcher
+    finally:
+        dispatcher.close()
+        client.close()
 
 
 def load_problem_class(path: Path) -> type[FleetProblem]:
@@ -187,6 +244,8 @@ def main(argv: list[str] | None = None) -> int:
         store = MeasurementStore(out / STORE_NAME, fingerprint(problem), run_id)
     except ValueError as exc:
         return _fail(exc)
+    except sqlite3.Error as exc:
+        return _fail(ValueError(f"cannot open {out / STORE_NAME}: {exc}"))
 
     progress = Progress(
         TextColumn("[bold]generation {task.completed}/{task.total}"),
@@ -206,8 +265,8 @@ def main(argv: list[str] | None = None) -> int:
         )
 
     try:
-        with progress:
-            search = FleetSearch(problem, store, settings, on_progress=report)
+        with _dispatcher(args, problem) as dispatcher, progress:
+            search = FleetSearch(problem, store, settings, report, dispatcher)
             result = search.run()
         front, references, info = write_outputs(
             problem, search, result, out, time.perf_counter() - started
@@ -220,10 +279,24 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 130
-    except ValueError as exc:
+    except (ValueError, UsageError) as exc:
         return _fail(exc)
+    except (sqlite3.Error, OSError) as exc:
+        return _fail(
+            OSError(
+                f"cannot write to {out}: {exc}; {store.count()} measurements are saved in "
+                f"{out / STORE_NAME}, continue with --resume once there is room"
+            )
+        )
     finally:
         store.close()
+
+    for cluster, reason in result.degraded.items():
+        console.print(
+            f"[yellow]cluster #{cluster} is DEGRADED and left out of the objectives: "
+            f"{reason}[/yellow]",
+            highlight=False,
+        )
 
     console.print(front_table(problem, front, references))
     console.print(

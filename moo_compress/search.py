@@ -14,12 +14,23 @@ the reported front is the non-dominated set of those measured values.
 
 Every measurement goes through the :class:`~surrogates.store.MeasurementStore` first,
 so a resumed run with the same seed replays the same decisions from the store and
-never measures anything twice.
+never measures anything twice. What the store lacks is measured in batches through a
+:class:`~moo_compress.dispatch.Dispatcher` (Dask workers, one measurement at a time per
+device, different devices concurrently); each result is committed to the store the
+moment it arrives.
+
+A cluster whose every candidate device fails a measurement (after the retries of the
+dispatcher's :class:`~moo_compress.dispatch.RetryPolicy`) is *degraded*: it is measured
+no more, its latency column is NaN from then on, and the objectives use the remaining
+clusters (fleet average re-weighted over them, worst case their maximum; see
+:meth:`FleetClusters.without <moo_compress.fleet_clusters.FleetClusters.without>`).
+Its surrogate still predicts it, from what was measured before, but nothing counts it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -30,11 +41,14 @@ from pymoo.operators.mutation.pm import PM
 from pymoo.operators.repair.rounding import RoundingRepair
 from pymoo.util.nds.non_dominated_sorting import NonDominatedSorting
 
+from moo_compress.device import Device
+from moo_compress.dispatch import Dispatcher, Request, RetryPolicy, embedded_client
+from moo_compress.fleet_clusters import FleetClusters
 from moo_compress.problem import FleetProblem
 from surrogates.active_learning import ActiveLearningPolicy, initial_design
 from surrogates.cluster_surrogate import ClusterSurrogate
 from surrogates.gp_surrogate import GPSurrogate, single_threaded
-from surrogates.store import MeasurementStore
+from surrogates.store import MeasurementStore, Record, config_hash
 
 ACCURACY_DEVICE = "accuracy-evaluator"
 """Store ``device_id`` of accuracy evaluations (they run on this machine)."""
@@ -106,6 +120,7 @@ class SearchResult:
         measurements: Latency measurements spent, per cluster.
         accuracy_evaluations: Real accuracy evaluations spent.
         hypervolume: Normalised hypervolume of the measured front.
+        degraded: cluster -> why it was degraded (see the module docstring).
         history: Progress of every generation.
     """
 
@@ -117,6 +132,7 @@ class SearchResult:
     measurements: list[int]
     accuracy_evaluations: int
     hypervolume: float
+    degraded: dict[int, str] = field(default_factory=dict)
     history: list[Progress] = field(default_factory=list)
 
 
@@ -136,7 +152,13 @@ class SurrogateObjectives:
 
 
 class FleetSearch:
-    """Runs one search of a :class:`FleetProblem`, measuring through a store."""
+    """Runs one search of a :class:`FleetProblem`, measuring through a store.
+
+    Args:
+        dispatcher: Where missing measurements are taken. Default: an embedded
+            in-process Dask cluster holding every candidate device of every cluster
+            (:func:`~moo_compress.dispatch.embedded_client`), open while measuring.
+    """
 
     def __init__(
         self,
@@ -144,8 +166,11 @@ class FleetSearch:
         store: MeasurementStore,
         settings: SearchSettings,
         on_progress: Callable[[Progress], None] | None = None,
+        dispatcher: Dispatcher | None = None,
     ) -> None:
         self.problem = problem
+        self.dispatcher = dispatcher
+        self.degraded: dict[int, str] = {}
         self.space = problem.space
         self.clusters = problem.clusters
         self.store = store
@@ -194,22 +219,71 @@ class FleetSearch:
         """Distinct (configuration, cluster) latencies measured so far."""
         return len(self._measured)
 
-    def measure_latency(self, x: np.ndarray, cluster: int) -> float:
-        """Median latency (ms) of ``x`` on the cluster's representative, via the store."""
-        config = self.space.decode(x)
-        device = self.clusters.representatives[cluster]
-        record = self.store.get_or_measure(
-            device.device_id,
-            cluster,
-            config.to_json(),
-            "latency",
-            lambda: device.measure(config).samples_ms,
+    def measure_latencies(self, pairs: Sequence[tuple[np.ndarray, int]]) -> np.ndarray:
+        """(P,) median latency in ms of each (x, cluster) pair; NaN on a degraded cluster.
+
+        Pairs the store holds (measured on any device of their cluster) are read from
+        it; the others are measured concurrently through the dispatcher, each committed
+        to the store as it arrives. The surrogate receives new values in the order of
+        ``pairs``, not of arrival, so the same seed gives the same model.
+        """
+        configs = [self.space.decode(x).to_json() for x, _ in pairs]
+        records: dict[tuple[int, str], Record] = {}
+        for (_, c), config in zip(pairs, configs, strict=True):
+            found = self.store.get_by_cluster(c, config_hash(config), "latency")
+            if found is not None:
+                records[(c, config)] = found
+        missing = list(
+            dict.fromkeys(
+                (c, config)
+                for (_, c), config in zip(pairs, configs, strict=True)
+                if (c, config) not in records and c not in self.degraded
+            )
         )
-        key = (np.asarray(x, dtype=np.int64).tobytes(), cluster)
-        if key not in self._measured:
-            self._measured.add(key)
-            self.latency_model.add(cluster, self.features(x[None]), np.array([record.median]))
-        return record.median
+        if missing:
+            with self._dispatching() as dispatcher:
+                for outcome in dispatcher.measure([Request(c, cfg) for c, cfg in missing]):
+                    c, config = missing[outcome.index]
+                    if outcome.error is not None:
+                        self._degrade(c, outcome.error)
+                        continue
+                    record = Record(outcome.device_id, c, config, "latency", outcome.samples_ms)
+                    records[(c, config)] = self.store.add(record)
+        latency = np.full(len(pairs), np.nan)
+        for i, ((x, c), config) in enumerate(zip(pairs, configs, strict=True)):
+            record = records.get((c, config))
+            if record is None:
+                continue
+            latency[i] = record.median
+            key = (np.asarray(x, dtype=np.int64).tobytes(), c)
+            if key not in self._measured:
+                self._measured.add(key)
+                self.latency_model.add(c, self.features(x[None]), np.array([record.median]))
+        return latency
+
+    @contextmanager
+    def _dispatching(self) -> Iterator[Dispatcher]:
+        """The dispatcher in use, or an embedded one open for the ``with`` block."""
+        if self.dispatcher is not None:
+            yield self.dispatcher
+            return
+        policy = RetryPolicy()
+        candidates = candidate_devices(self.clusters, policy)
+        devices = list({d.device_id: d for group in candidates for d in group}.values())
+        with embedded_client(devices) as client:
+            ids = [[d.device_id for d in group] for group in candidates]
+            self.dispatcher = Dispatcher(client, ids, policy)
+            try:
+                yield self.dispatcher
+            finally:
+                self.dispatcher.close()
+                self.dispatcher = None
+
+    def _degrade(self, cluster: int, reason: str) -> None:
+        """Leave ``cluster`` out of everything from now on (see the module docstring)."""
+        if cluster not in self.degraded:
+            self.degraded[cluster] = reason
+            self.clusters = self.problem.clusters = self.clusters.without(cluster)
 
     def evaluate_accuracy(self, x: np.ndarray) -> float:
         """Real accuracy (or fidelity) of ``x``, via the store."""
@@ -254,6 +328,11 @@ class FleetSearch:
 
     # ------------------------------------------------------------------ the loop
     def run(self) -> SearchResult:
+        """Search, measure the front and return it (one dispatcher for the whole run)."""
+        with self._dispatching():
+            return self._search()
+
+    def _search(self) -> SearchResult:
         s = self.settings
         k = self.clusters.k
         anchors = self.problem.anchors()
@@ -272,10 +351,11 @@ class FleetSearch:
                 f"accuracy budget={s.accuracy_budget} is too small: the initial design and the "
                 f"final front need {needed} evaluations; allowed: >= {needed}"
             )
-        for x in initial:
-            for c in range(k):
-                self.measure_latency(x, c)
+        pairs = [(x, c) for x in initial for c in range(k)]
+        for (_, c), value in zip(pairs, self.measure_latencies(pairs), strict=True):
+            if np.isfinite(value):
                 self.latency_policy.spend(c)
+        for x in initial:
             if self.expensive_accuracy:
                 self.evaluate_accuracy(x)
                 self.accuracy_policy.spend(0)
@@ -329,11 +409,11 @@ class FleetSearch:
             measured = np.array(
                 [[(x.tobytes(), c) in self._measured for c in range(self.clusters.k)] for x in X]
             )
+            measured[:, ~self.clusters.active] = True  # never pick a degraded cluster
             pairs = self.latency_policy.select(
                 lat_mean, lat_std, other_objectives=loss[:, None], already_measured=measured
             )
-            for i, c in pairs:
-                self.measure_latency(X[i], c)
+            self.measure_latencies([(X[i], c) for i, c in pairs])
             if pairs:
                 self._fit_latency()
         if self.expensive_accuracy and self.accuracy_policy.remaining() > 0:
@@ -353,7 +433,7 @@ class FleetSearch:
         configurations, measure the two reference rows, and drop front configurations
         that a reference row dominates (reported, not hidden)."""
         front = self._spread(np.unique(front, axis=0))
-        latency, accuracy = self._measure_rows(front)
+        latency, accuracy = self.measure_rows(front)
         F = self.problem.objectives(accuracy, latency)
         keep = np.flatnonzero(self._feasible(front, accuracy, latency))
         if len(keep):
@@ -364,7 +444,7 @@ class FleetSearch:
             if len(order)
             else {"baseline": self.problem.baseline()}
         )
-        ref_latency, ref_accuracy = self._measure_rows(np.array(list(references.values())))
+        ref_latency, ref_accuracy = self.measure_rows(np.array(list(references.values())))
         ref_F = self.problem.objectives(ref_accuracy, ref_latency)
         beaten = np.array([_dominated_by_any(f, ref_F) for f in F[order]], dtype=bool)
         order = order[~beaten]
@@ -381,14 +461,16 @@ class FleetSearch:
             measurements=counts,
             accuracy_evaluations=self.n_accuracy,
             hypervolume=self._hypervolume(F[order]),
+            degraded=dict(self.degraded),
             history=history,
         )
 
-    def _measure_rows(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Measured (N, K) latency in ms on every cluster and (N,) accuracy of ``X``."""
+    def measure_rows(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Measured (N, K) latency in ms on every cluster (NaN on a degraded one) and
+        (N,) accuracy of ``X``, the latencies in one concurrent batch."""
         k = self.clusters.k
-        latency = np.array([[self.measure_latency(x, c) for c in range(k)] for x in X])
-        return latency, np.array([self.evaluate_accuracy(x) for x in X])
+        latency = self.measure_latencies([(x, c) for x in X for c in range(k)])
+        return latency.reshape(len(X), k), np.array([self.evaluate_accuracy(x) for x in X])
 
     @property
     def front_cap(self) -> int:
@@ -430,6 +512,12 @@ class FleetSearch:
                 [1.0, self.clusters.fleet_average(lat)[0], self.clusters.worst_case(lat)[0]]
             )
         return self._scale
+
+
+def candidate_devices(clusters: FleetClusters, policy: RetryPolicy) -> list[list[Device]]:
+    """(K,) per cluster, the devices the dispatcher may measure it on, representative
+    first."""
+    return [clusters.candidates(c, policy.devices_per_cluster) for c in range(clusters.k)]
 
 
 def _dominated_by_any(f: np.ndarray, others: np.ndarray) -> bool:

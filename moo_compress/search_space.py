@@ -218,6 +218,8 @@ class SearchSpace:
         The message names the first offending variable and its allowed range.
         """
         X = np.asarray(X)
+        if X.dtype.kind not in "biuf":
+            raise ValueError(f"decision vector must hold integer indices, got dtype {X.dtype}")
         X2 = np.atleast_2d(X)
         if X2.ndim != 2 or X2.shape[1] != self.n_var:
             raise ValueError(

@@ -254,6 +254,18 @@ class MeasurementStore:
         ).fetchone()
         return None if row is None else _record_from_row(row)
 
+    def get_by_cluster(self, cluster: int, config_hash: str, kind: str) -> Record | None:
+        """The first stored record of a config on any device of ``cluster``, or ``None``
+        (a measurement retried on another member of the cluster is stored under that
+        member's ``device_id``)."""
+        _check_kind(kind)
+        row = self._con.execute(
+            f"SELECT {', '.join(_COLUMNS)} FROM measurements "
+            "WHERE cluster = ? AND config_hash = ? AND kind = ? ORDER BY id LIMIT 1",
+            (int(cluster), config_hash, kind),
+        ).fetchone()
+        return None if row is None else _record_from_row(row)
+
     def add(self, record: Record) -> Record:
         """Validate and insert ``record`` in its own committed transaction.
 

@@ -1,0 +1,7 @@
+"""Distributed latency measurement on Dask: dispatcher, retry policy, clusters."""
+
+from moo_compress.dispatch.cluster import connect, embedded_client
+from moo_compress.dispatch.dispatcher import Dispatcher, Outcome, Request
+from moo_compress.dispatch.retry import RetryPolicy
+
+__all__ = ["Dispatcher", "Outcome", "Request", "RetryPolicy", "connect", "embedded_client"]

@@ -1,0 +1,121 @@
+"""Dispatching measurements to Dask workers: resource tags, one at a time per device,
+concurrency across devices."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+from distributed import wait
+
+from moo_compress.config import CompressionConfig
+from moo_compress.device import Device
+from moo_compress.dispatch import Dispatcher, Request, RetryPolicy, embedded_client
+from moo_compress.measurement import Measurement
+from moo_compress.worker_devices import measure_on_worker, resource_tag
+
+CONFIG = CompressionConfig((1, 3, 8, 8), {"conv": 8}, {"conv": 32})
+
+
+class RecordingDevice(Device):
+    """Sleeps ``busy_s`` per measurement and records (device, start, end, thread)."""
+
+    log: list[tuple[str, float, float]] = []
+    _lock = threading.Lock()
+
+    def __init__(self, device_id: str, latency_ms: float = 1.0, busy_s: float = 0.05) -> None:
+        super().__init__(device_id, {32})
+        self.latency_ms, self.busy_s = latency_ms, busy_s
+
+    def measure(self, config: CompressionConfig) -> Measurement:
+        start = time.monotonic()
+        time.sleep(self.busy_s)
+        with self._lock:
+            self.log.append((self.device_id, start, time.monotonic()))
+        return Measurement(self.device_id, (self.latency_ms,) * 3)
+
+
+def _overlaps(intervals: list[tuple[float, float]]) -> bool:
+    intervals = sorted(intervals)
+    return any(b[0] < a[1] for a, b in zip(intervals, intervals[1:], strict=False))
+
+
+@pytest.fixture
+def log():
+    RecordingDevice.log = []
+    return RecordingDevice.log
+
+
+def test_resource_tags_are_sanitised():
+    assert resource_tag("jetson-017") == "device-jetson-017"
+    assert resource_tag("rack 2/board=3,x") == "device-rack_2_board_3_x"
+
+
+def test_colliding_tags_are_refused():
+    with pytest.raises(ValueError, match="collide"):
+        Dispatcher(None, [["a b"], ["a_b"]])
+
+
+def test_a_device_never_runs_two_measurements_at_once(log):
+    """Six tasks for one device submitted at once to a worker with 4 threads: the
+    resource of capacity 1 makes them run one after another."""
+    devices = [RecordingDevice("dev-a"), RecordingDevice("dev-b")]
+    with embedded_client(devices, n_workers=2, threads_per_worker=4) as client:
+        futures = [
+            client.submit(
+                measure_on_worker,
+                d.device_id,
+                CONFIG.to_json(),
+                resources={resource_tag(d.device_id): 1},
+                pure=False,
+            )
+            for _ in range(6)
+            for d in devices
+        ]
+        wait(futures, timeout=30)
+        assert all(f.result() == (1.0, 1.0, 1.0) for f in futures)
+        workers = client.scheduler_info()["workers"].values()
+        assert sorted(sorted(w["resources"]) for w in workers) == [
+            ["device-dev-a"],
+            ["device-dev-b"],
+        ]
+    assert len(log) == 12
+    for device in ("dev-a", "dev-b"):
+        assert not _overlaps([(s, e) for d, s, e in log if d == device])
+    # the two devices did run at the same time
+    assert _overlaps([(s, e) for _, s, e in log])
+
+
+def test_batch_runs_devices_concurrently_and_returns_everything(log):
+    devices = [RecordingDevice(f"dev-{i}", latency_ms=1.0 + i, busy_s=0.1) for i in range(4)]
+    requests = [Request(c, CONFIG.to_json()) for _ in range(3) for c in range(4)]
+    policy = RetryPolicy(outlier_min_history=0)
+    with embedded_client(devices, n_workers=2) as client:
+        dispatcher = Dispatcher(client, [[d.device_id] for d in devices], policy)
+        start = time.monotonic()
+        outcomes = list(dispatcher.measure(requests))
+        wall = time.monotonic() - start
+    assert sorted(o.index for o in outcomes) == list(range(len(requests)))
+    for o in outcomes:
+        assert o.error is None and o.device_id == f"dev-{o.request.cluster}"
+        assert o.samples_ms == (1.0 + o.request.cluster,) * 3
+    for device in devices:
+        assert not _overlaps([(s, e) for d, s, e in log if d == device.device_id])
+    assert wall < 12 * 0.1 * 0.75  # serial would take 1.2 s
+
+
+def test_garbage_from_a_device_is_a_clear_failure_and_degrades_its_cluster(log):
+    class Garbage(RecordingDevice):
+        def measure(self, config):
+            return [float("nan")]
+
+    devices = [RecordingDevice("good"), Garbage("bad")]
+    policy = RetryPolicy(attempts_per_device=2, backoff_s=0.01, outlier_min_history=0)
+    with embedded_client(devices) as client:
+        dispatcher = Dispatcher(client, [["good"], ["bad"]], policy)
+        outcomes = list(dispatcher.measure([Request(c, CONFIG.to_json()) for c in (0, 1)]))
+    by_cluster = {o.request.cluster: o for o in outcomes}
+    assert by_cluster[0].error is None
+    assert "TypeError" in by_cluster[1].error and "expected a Measurement" in by_cluster[1].error
+    assert dispatcher.degraded == {1: by_cluster[1].error}
