@@ -169,6 +169,7 @@ class NB201Space:
     n_var = len(EDGES)
     bit_widths = (32,)
     ratios = ()
+    config_type = NB201Cell
 
     @property
     def xl(self) -> np.ndarray:

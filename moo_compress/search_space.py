@@ -55,6 +55,10 @@ class SearchSpace:
     whole (N, n_var) population.
     """
 
+    config_type = CompressionConfig
+    """What :meth:`decode` returns; its ``from_json`` parses a configuration sent to a
+    device."""
+
     def __init__(
         self,
         model: nn.Module,

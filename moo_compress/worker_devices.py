@@ -81,13 +81,18 @@ def measure_on_worker(device_id: str, config_json: str) -> tuple[float, ...]:
         LookupError: no device of that id is registered in this worker's process.
         TypeError: the device returned something other than a :class:`Measurement`.
         ValueError: the config is malformed or the samples are not valid latencies.
+            The config is parsed by the ``config_type`` of the space the device is bound
+            to (a :class:`CompressionConfig` for an unbound device).
     """
     with _REGISTRY_LOCK:
         device = _DEVICES.get(device_id)
         lock = _LOCKS.get(device_id)
     if device is None or lock is None:
         raise LookupError(f"device {device_id!r} is not registered on this worker")
-    config = CompressionConfig.from_json(config_json)
+    space = device.space
+    config = (space.config_type if space is not None else CompressionConfig).from_json(
+        config_json
+    )
     with lock:
         result = device.measure(config)
     if not isinstance(result, Measurement):

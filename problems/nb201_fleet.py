@@ -37,6 +37,9 @@ from moo_compress.nb201 import (
 from moo_compress.problem import FleetProblem
 
 DEVICES = ("samsung_s7", "raspi4", "eyeriss", "fpga")
+NOMINAL = "pixel2"
+"""The one device a team would tune for on its own (a phone outside the fleet); the
+comparison's ``nominal`` method and ``oneproxy``'s proxy."""
 
 
 class NB201Fleet(FleetProblem):
@@ -50,16 +53,26 @@ class NB201Fleet(FleetProblem):
         self.seed = seed
         self.space = NB201Space()
         self.recorded = NB201Data.load()  # not self.data: pymoo's Problem owns that name
-        cells = all_cells()
-        keys = [self.space.decode(x).to_json() for x in cells]
-        self.clusters = self._clusters(
-            [
-                ReplayDevice(d, dict(zip(keys, self.recorded.latency_ms(d, cells), strict=True)))
-                for d in self.devices
-            ]
-        )
+        self.clusters = self._clusters([self._replay(d) for d in self.devices])
         self.evaluator = RecordedAccuracy(self.recorded, self.space)
         self._init_problem()
+
+    def _replay(self, device: str) -> ReplayDevice:
+        """A device replaying the recorded latency column ``device`` for every cell."""
+        cells = self.enumerate()
+        keys = [self.space.decode(x).to_json() for x in cells]
+        latency = self.recorded.latency_ms(device, cells)
+        return ReplayDevice(device, dict(zip(keys, latency, strict=True)))
+
+    def enumerate(self) -> np.ndarray:
+        """(15625, 6) every cell: the space is small enough for an exact front."""
+        return all_cells()
+
+    def nominal_device(self) -> ReplayDevice:
+        """The replayed :data:`NOMINAL` device (bound to the space)."""
+        device = self._replay(NOMINAL)
+        device.bind(self.space)
+        return device
 
     def features(self, X: np.ndarray) -> np.ndarray:
         """(N, 6) how many edges carry each op (5 columns, :data:`OPS` order) and the
