@@ -27,6 +27,7 @@ from pathlib import Path
 
 warnings.filterwarnings("ignore", category=FutureWarning, module=r"torch\.jit")
 warnings.filterwarnings("ignore", message="Sparse invariant checks")
+warnings.filterwarnings("ignore", message="A not p.d., added jitter")  # GP fits, handled
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402

@@ -196,16 +196,19 @@ class Task:
 
 
 class _TaskEvaluator:
-    """The task's cached (or stand-in) accuracy with the evaluator attributes a
-    :class:`~moo_compress.search.FleetSearch` uses (``mode``, ``expensive``,
-    ``calibration``, ``evaluate``). Cheap: every candidate is evaluated."""
+    """The problem's evaluator with :meth:`evaluate` answered by the task's cache (or
+    stand-in) and ``expensive`` False, so that a
+    :class:`~moo_compress.search.FleetSearch` evaluates every candidate through it;
+    every other attribute (``mode``, ``calibration``, ...) is the original's."""
 
     expensive = False
 
     def __init__(self, task: Task, original: AccuracyEvaluator) -> None:
         self.task = task
-        self.mode = original.mode
-        self.calibration = original.calibration
+        self.original = original
+
+    def __getattr__(self, name: str):
+        return getattr(self.original, name)
 
     def evaluate(self, config: CompressionConfig) -> float:
         return float(self.task.accuracy(self.task.problem.space.encode(config)[None])[0])
