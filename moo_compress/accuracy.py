@@ -59,9 +59,7 @@ class AccuracyEvaluator(ABC):
         (see :func:`~moo_compress.recovery.fine_tune`) and recovered again."""
         model = recover(compress(self.reference, config), self.calibration)
         if finetune_steps > 0:
-            if self._training is None:
-                self._training = self.training_batches()
-            fine_tune(model, self._training, finetune_steps, self.finetune_lr)
+            fine_tune(model, self.training_data(), finetune_steps, self.finetune_lr)
             recover(model, self.calibration)
         return model
 
@@ -86,12 +84,19 @@ class AccuracyEvaluator(ABC):
     def training_batches(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """Fine-tuning data: ``(inputs, targets)`` batches, targets either (B,) class
         labels or (B, C) reference logits (see :func:`~moo_compress.recovery.fine_tune`).
-        Never the data that :meth:`score` scores. Called once, on the first fine-tune.
+        Never the data that :meth:`score` scores. Use :meth:`training_data`, which
+        calls it once.
 
         Raises:
             NoTrainingData: by default; evaluators with training data override it.
         """
         raise NoTrainingData(f"{type(self).__name__} has no training data to fine-tune on")
+
+    def training_data(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """:meth:`training_batches`, built on the first call and kept."""
+        if self._training is None:
+            self._training = self.training_batches()
+        return self._training
 
 
 class FidelityEvaluator(AccuracyEvaluator):

@@ -64,6 +64,8 @@ class FleetCompressionProblem(Problem):
         min_accuracy, max_size_bits, max_worst_latency_ms, max_macs: Optional limits.
         budget, accuracy_budget, pop_size, generations: Search defaults (the runner's
             options override them).
+        finetune_steps: Steps of the optional fine-tune of the final front (0: none;
+            ``--finetune-steps`` overrides it), see :mod:`moo_compress.finetune_front`.
     """
 
     name: str = "problem"
@@ -76,6 +78,7 @@ class FleetCompressionProblem(Problem):
     accuracy_budget: int = 60
     pop_size: int = 40
     generations: int = 20
+    finetune_steps: int = 0
 
     def __init__(self, seed: int = 0) -> None:
         self.seed = seed
