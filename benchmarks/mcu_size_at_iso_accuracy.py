@@ -16,16 +16,16 @@ stay at 8 bits in every configuration.
 
 Then joint vs sequential on the problem without size limit, budget-matched: the
 *sequential* method first searches pruning alone with every layer at 8 bits, then
-measures each configuration of that front at the other bit-widths (2 and 4) on the
-joint problem's clusters. Its pruning stage gets the latency measurements the joint
-search really spent minus what the quantisation stage may spend (2 x ``max_front``
-configurations x clusters), and that many fewer generations as the quantisation stage
-needs accuracy evaluations in units of ``pop_size``; both methods' spent counts are
-read from their stores and printed. Both candidate sets are then re-measured on the
-joint problem's clusters (evaluation only, not counted) and scored by the hypervolume
-of their non-dominated rows, with the search's normalisation (objectives divided by 1
-and the measured all-8-bit unpruned average and worst-cluster latency, reference point
-(1, 1.1, 1.1)).
+measures each configuration of that front at the other bit-widths (2 and 4); both
+stages measure on the joint problem's cluster representatives. The pruning stage gets
+the latency measurements the joint search really spent minus what the quantisation
+stage may spend (2 x ``max_front`` configurations x clusters), and as many fewer
+generations as the quantisation stage's accuracy evaluations fill in units of
+``pop_size``; both methods' spent counts are read from their stores and printed. Both
+candidate sets are then re-measured in one store (evaluation only, not counted) and
+scored by the hypervolume of their non-dominated rows, with the search's normalisation
+(objectives divided by 1 and the measured all-8-bit unpruned average and worst-cluster
+latency, reference point (1, 1.1, 1.1)).
 
 Motetti et al. (IEEE TC 2024, the PLiNIO library) report 47.5 % smaller models than
 all-8-bit at iso-accuracy for their joint pruning + channel-wise mixed-precision search;
@@ -137,6 +137,9 @@ def sequential_front(problem: FleetCompressionProblem, joint: Spent) -> tuple[np
     bit_widths = problem.space.bit_widths
     options = {**problem_class.space_options, "bit_widths": (8,)}
     pruning = type("PruneAt8Bits", (problem_class,), {"space_options": options})(seed=problem.seed)
+    # Its own clustering of the fleet (probed with 8-bit configurations only) differs;
+    # both methods measure on the same cluster representatives instead.
+    pruning.clusters = problem.clusters
     n_quantised = (len(bit_widths) - 1) * min(settings.pop_size, settings.max_front)
     stage1 = replace(
         settings,
