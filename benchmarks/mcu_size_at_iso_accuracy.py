@@ -19,9 +19,10 @@ Then joint vs sequential on the problem without size limit, budget-matched: the
 measures each configuration of that front at the other bit-widths (2 and 4); both
 stages measure on the joint problem's cluster representatives. The pruning stage gets
 the latency measurements the joint search really spent minus what the quantisation
-stage may spend (2 x ``max_front`` configurations x clusters), and as many fewer
-generations as the quantisation stage's accuracy evaluations fill in units of
-``pop_size``; both methods' spent counts are read from their stores and printed. Both
+stage may spend (2 x its front cap x clusters; the cap is ``max_front``, lowered where
+the pruning stage's initial design, front and reference rows would not fit otherwise),
+and as many fewer generations as the quantisation stage's accuracy evaluations fill in
+units of ``pop_size``; both methods' spent counts are read from their stores. Both
 candidate sets are then re-measured in one store (evaluation only, not counted) and
 scored by the hypervolume of their non-dominated rows, with the search's normalisation
 (objectives divided by 1 and the measured all-8-bit unpruned average and worst-cluster
@@ -140,11 +141,19 @@ def sequential_front(problem: FleetCompressionProblem, joint: Spent) -> tuple[np
     # Its own clustering of the fleet (probed with 8-bit configurations only) differs;
     # both methods measure on the same cluster representatives instead.
     pruning.clusters = problem.clusters
-    n_quantised = (len(bit_widths) - 1) * min(settings.pop_size, settings.max_front)
+    k, n_other = problem.clusters.k, len(bit_widths) - 1
+    n_initial = settings.n_init + 1  # the Sobol design and the unpruned 8-bit anchor
+    # Its front, at most ``cap`` configurations, is measured at 1 + n_other bit-widths.
+    cap = min(
+        settings.pop_size,
+        settings.max_front,
+        (joint.latency // k - n_initial - 2) // (n_other + 1),
+    )
     stage1 = replace(
         settings,
-        budget=joint.latency - n_quantised * problem.clusters.k,
-        generations=settings.generations - math.ceil(n_quantised / settings.pop_size),
+        max_front=cap,
+        budget=joint.latency - n_other * cap * k,
+        generations=settings.generations - math.ceil(n_other * cap / settings.pop_size),
     )
     pruned, _, spent = search_front(pruning, stage1)
     n_prune = len(pruning.space.prune_genes)
@@ -223,18 +232,18 @@ def main(argv: list[str] | None = None) -> None:
             f"front test gain, {steps}-step fine-tune",
         ),
     )
+    versus_columns = (
+        "seed",
+        "search",
+        "configs",
+        "HV",
+        "best val acc",
+        "latency meas.",
+        "accuracy evals",
+        "wall s",
+    )
     versus = _table(
-        "joint vs sequential, budget-matched (resnet8_digits_mcu, measured)",
-        (
-            "seed",
-            "search",
-            "configs",
-            "HV",
-            "best val acc",
-            "latency meas.",
-            "accuracy evals",
-            "wall s",
-        ),
+        "joint vs sequential, budget-matched (resnet8_digits_mcu, measured)", versus_columns
     )
     for seed in args.seeds:
         for file in FILES:
@@ -296,8 +305,12 @@ def main(argv: list[str] | None = None) -> None:
                 f"{gain.mean():+.2f} points (min {gain.min():+.2f}, max {gain.max():+.2f})",
             )
             if file == FILES[0]:
-                for row in joint_vs_sequential(problem, X, spent):
+                rows = joint_vs_sequential(problem, X, spent)
+                seed_table = _table(f"seed {seed}: joint vs sequential", versus_columns)
+                for row in rows:
                     versus.add_row(*row)
+                    seed_table.add_row(*row)
+                console.print(seed_table)
     console.print(summary)
     console.print(versus)
     console.print("PLiNIO's published figure: 47.5 % smaller than all-8-bit at iso-accuracy.")
