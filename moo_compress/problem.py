@@ -77,6 +77,8 @@ class FleetProblem(Problem):
         min_accuracy, max_worst_latency_ms: Optional limits.
         budget, accuracy_budget, pop_size, generations: Search defaults (the runner's
             options override them).
+        finetune_steps: Steps of the optional fine-tune of the final front (0: none;
+            ``--finetune-steps`` overrides it), see :mod:`moo_compress.finetune_front`.
     """
 
     name: str = "problem"
@@ -86,6 +88,7 @@ class FleetProblem(Problem):
     accuracy_budget: int = 60
     pop_size: int = 40
     generations: int = 20
+    finetune_steps: int = 0
 
     space: SearchSpace
     clusters: FleetClusters

@@ -2,7 +2,9 @@
 
 Files written in the output folder:
 
-* ``front.csv``: one row per front configuration, columns in :func:`front_frame`;
+* ``front.csv``: one row per front configuration, columns in :func:`front_frame`; with
+  a fine-tune (``finetune_steps`` > 0) also ``<label>_before_finetune`` and
+  ``<label>_after_finetune`` (see :mod:`moo_compress.finetune_front`);
 * ``references.csv``: the problem's reference rows (for compression: the unpruned model
   and the FLOPs-uniform pruning), same columns;
 * ``summary.json``: what was run and what it cost, see :func:`summary`;
@@ -23,6 +25,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from rich.table import Table  # noqa: E402
 
+from moo_compress.finetune_front import add_finetune_columns, fine_tuned_scores  # noqa: E402
 from moo_compress.problem import FleetProblem  # noqa: E402
 from moo_compress.search import FleetSearch, SearchResult  # noqa: E402
 
@@ -82,24 +85,38 @@ def write_outputs(
     result: SearchResult,
     out: Path,
     wall_seconds: float,
+    finetune_steps: int = 0,
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
-    """Write every output file; return the front, the reference rows and the summary."""
+    """Write every output file; return the front, the reference rows and the summary.
+
+    With ``finetune_steps`` > 0 every front and reference row is also fine-tuned for
+    that many steps and scored again (the front itself does not change)."""
     front = front_frame(problem, result.X, result.accuracy, result.latency, search)
     refs = result.references
+    ref_X = np.array([x for x, _, _ in refs.values()])
     references = front_frame(
         problem,
-        np.array([x for x, _, _ in refs.values()]),
+        ref_X,
         np.array([a for _, a, _ in refs.values()]),
         np.array([lat for _, _, lat in refs.values()]),
         search,
     )
     references.insert(0, "reference", list(refs))
+    finetune = {"steps": finetune_steps}
+    if finetune_steps > 0:
+        label = problem.accuracy_label
+        for frame, X in ((front, result.X), (references, ref_X)):
+            add_finetune_columns(
+                frame, label, fine_tuned_scores(problem, search.store, X, finetune_steps)
+            )
+        gain = front[f"{label}_after_finetune"] - front[label]
+        finetune["mean_gain"] = float(gain.mean()) if len(front) else None
     front.to_csv(out / "front.csv", index=False)
     references.to_csv(out / "references.csv", index=False)
     F = problem.objectives(result.accuracy, result.latency)
     knee = knee_index(F) if len(front) else None
     knee_files = problem.export(result.X[knee], out / "knee") if knee is not None else []
-    info = summary(problem, search, result, front, wall_seconds, knee, knee_files)
+    info = summary(problem, search, result, front, wall_seconds, knee, knee_files, finetune)
     (out / "summary.json").write_text(json.dumps(info, indent=2))
     plot_front(problem, front, references, out / "front.png")
     return front, references, info
@@ -113,8 +130,10 @@ def summary(
     wall_seconds: float,
     knee: int | None,
     knee_files: list[str],
+    finetune: dict,
 ) -> dict:
-    """The ``summary.json`` content."""
+    """The ``summary.json`` content. ``finetune``: ``steps`` (0: none) and, after a
+    fine-tune, ``mean_gain`` of the front's accuracy (fraction, after minus before)."""
     clusters = problem.clusters
     predicted = front["predicted_avg_latency_ms"].to_numpy()
     measured = front["avg_latency_ms"].to_numpy()
@@ -147,6 +166,7 @@ def summary(
         "front_rows_dominated_by_a_reference_row": result.dominated_by_reference,
         "knee_row": knee,
         "knee_files": knee_files,
+        "finetune": finetune,
         "search_space": problem.space.describe(),
         "settings": vars(search.settings),
     }
@@ -181,19 +201,23 @@ def plot_front(
 def front_table(
     problem: FleetProblem, front: pd.DataFrame, references: pd.DataFrame
 ) -> Table:
-    """A rich table of the front with the reference rows first."""
+    """A rich table of the front with the reference rows first, and the fine-tuned
+    accuracy where there is one."""
     acc = problem.accuracy_label
+    tuned = f"{acc}_after_finetune"
+    scores = [acc, tuned] if tuned in front.columns else [acc]
     table = Table(title=f"{problem.name}: measured front ({len(front)} configurations)")
     costs = [("MMACs", "macs", 1e6), ("size MB", "size_bits", 8e6)]
     costs = [(title, column, unit) for title, column, unit in costs if column in front]
-    for column in ("row", acc, "avg ms", "worst ms", *(c[0] for c in costs), "measured"):
-        table.add_column(column, justify="right")
+    headers = ["row", *scores, "avg ms", "worst ms", *(c[0] for c in costs), "measured"]
+    for column in headers:
+        table.add_column("fine-tuned" if column == tuned else column, justify="right")
     rows = [(r["reference"], r) for _, r in references.iterrows()]
     rows += [(str(i), r) for i, r in front.iterrows()]
     for name, r in rows:
         table.add_row(
             name,
-            f"{r[acc]:.4f}",
+            *(f"{r[column]:.4f}" for column in scores),
             f"{r['avg_latency_ms']:.2f}",
             f"{r['worst_cluster_latency_ms']:.2f}",
             *(_short(r[column] / unit) for _, column, unit in costs),

@@ -32,6 +32,7 @@ from distributed.security import Security  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn  # noqa: E402
 
+from moo_compress.accuracy import NoTrainingData  # noqa: E402
 from moo_compress.dispatch import Dispatcher, RetryPolicy, connect  # noqa: E402
 from moo_compress.problem import FleetProblem  # noqa: E402
 from moo_compress.report import front_table, write_outputs  # noqa: E402
@@ -78,6 +79,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--accuracy-budget", type=positive, help="real accuracy evaluations")
     parser.add_argument("--generations", type=positive)
     parser.add_argument("--pop-size", type=_int_at_least(4))
+    parser.add_argument(
+        "--finetune-steps",
+        type=_int_at_least(0),
+        help="fine-tune every final front row this many steps and report both accuracies",
+    )
     parser.add_argument("--no-transfer", action="store_true", help="independent GPs per cluster")
     parser.add_argument("--resume", action="store_true", help="continue the run in --out")
     parser.add_argument(
@@ -196,6 +202,23 @@ def _out_folder(args: argparse.Namespace, name: str) -> Path:
     return out
 
 
+def finetune_steps(args: argparse.Namespace, problem: FleetProblem) -> int:
+    """Fine-tune steps: ``--finetune-steps``, else the problem's ``finetune_steps``.
+
+    Raises:
+        UsageError: if the problem's value is not an integer >= 0.
+    """
+    if args.finetune_steps is not None:
+        return args.finetune_steps
+    steps = problem.finetune_steps
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
+        raise UsageError(
+            f"{type(problem).__name__}.finetune_steps = {steps!r} is not allowed; "
+            "allowed: an integer >= 0"
+        )
+    return steps
+
+
 def _fail(error: Exception) -> int:
     """Report bad input as one unwrapped line on stderr; the exit code is 2."""
     print(f"error: {error}", file=sys.stderr)
@@ -231,6 +254,16 @@ def main(argv: list[str] | None = None) -> int:
             "[yellow]No labelled data: the accuracy objective is FIDELITY to the "
             "uncompressed model on generated inputs, not accuracy.[/yellow]"
         )
+    try:
+        steps = finetune_steps(args, problem)
+    except UsageError as exc:
+        return _fail(exc)
+    if steps > 0:
+        try:
+            problem.evaluator.training_data()
+        except NoTrainingData as exc:
+            console.print(f"[yellow]No fine-tune of the front: {exc}.[/yellow]", highlight=False)
+            steps = 0
     settings = SearchSettings(
         budget=args.budget or problem.budget,
         accuracy_budget=args.accuracy_budget or problem.accuracy_budget,
@@ -269,7 +302,7 @@ def main(argv: list[str] | None = None) -> int:
             search = FleetSearch(problem, store, settings, report, dispatcher)
             result = search.run()
         front, references, info = write_outputs(
-            problem, search, result, out, time.perf_counter() - started
+            problem, search, result, out, time.perf_counter() - started, steps
         )
     except KeyboardInterrupt:
         print(

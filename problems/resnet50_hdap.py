@@ -10,6 +10,8 @@ Accuracy:
 * Real ImageNet top-1 accuracy when both environment variables are set:
   ``MOO_COMPRESS_RESNET50_WEIGHTS`` (torchvision's ``resnet50-*.pth`` state-dict file)
   and ``MOO_COMPRESS_IMAGENET_VAL`` (the validation folder, one sub-folder per class).
+  ``--finetune-steps`` then needs ``MOO_COMPRESS_IMAGENET_TRAIN`` (the training folder,
+  same layout); without it the fine-tune is skipped.
 * Otherwise FIDELITY to the uncompressed, randomly initialised model on generated
   inputs, and every output says so. With random weights any pruning scrambles the
   input-dependent part of the logits, so fidelity barely separates configurations:
@@ -31,6 +33,7 @@ from moo_compress.weights import load_weights_file
 
 WEIGHTS = os.environ.get("MOO_COMPRESS_RESNET50_WEIGHTS")
 IMAGENET_VAL = os.environ.get("MOO_COMPRESS_IMAGENET_VAL")
+IMAGENET_TRAIN = os.environ.get("MOO_COMPRESS_IMAGENET_TRAIN")
 
 
 class ResNet50HDAP(FleetCompressionProblem):
@@ -52,7 +55,9 @@ class ResNet50HDAP(FleetCompressionProblem):
 
     def build_accuracy(self, model, example_input):
         if WEIGHTS and IMAGENET_VAL:
-            return ImageFolderEvaluator(model, IMAGENET_VAL, seed=self.seed)
+            return ImageFolderEvaluator(
+                model, IMAGENET_VAL, seed=self.seed, train_folder=IMAGENET_TRAIN
+            )
         # 4 scored + 4 calibration images at 224x224 keep one evaluation near 3 s on 2 cores.
         shape = tuple(example_input.shape)
         return FidelityEvaluator(model, shape, n_inputs=4, n_calibration=4, seed=self.seed)

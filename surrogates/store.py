@@ -4,7 +4,7 @@ Every measurement taken on a real device (or every real accuracy evaluation) is
 written to a single SQLite file, one transaction per measurement, so that a run
 killed at any moment can be resumed without measuring anything twice.
 
-Schema (``SCHEMA_VERSION`` = 1)
+Schema (``SCHEMA_VERSION`` = 2)
 -------------------------------
 ``measurements``
     ============  =======  ===================================================
@@ -16,9 +16,11 @@ Schema (``SCHEMA_VERSION`` = 1)
     cluster       INTEGER  device cluster index of ``device_id``
     config_hash   TEXT     ``config_hash(config_json)``: 16 hex chars of sha256
     config_json   TEXT     canonical JSON of the compression configuration
-    kind          TEXT     ``'latency'`` or ``'accuracy'``
+    kind          TEXT     ``'latency'``, ``'accuracy'`` or
+                           ``'accuracy_finetuned'`` (accuracy after a short
+                           fine-tune; ``device_id`` names the steps)
     samples_json  TEXT     JSON list of float samples (ms for latency,
-                           fraction in [0, 1] for accuracy)
+                           fraction in [0, 1] for both accuracy kinds)
     median        REAL     median of the samples (same unit)
     timestamp     REAL     unix seconds at insertion
     ============  =======  ===================================================
@@ -29,7 +31,9 @@ Schema (``SCHEMA_VERSION`` = 1)
 ``meta`` (``key TEXT PRIMARY KEY, value TEXT``)
     ``schema_version`` and ``problem`` (a caller-defined fingerprint of the
     problem: model, search space, ...). Opening a file whose values differ from
-    the expected ones raises ``ValueError``.
+    the expected ones raises ``ValueError``, except a version 1 file (kinds
+    ``'latency'`` and ``'accuracy'`` only), which is upgraded in place: its table
+    is rebuilt with version 2's kinds, every row kept.
 
 Durability
 ----------
@@ -81,8 +85,9 @@ from pathlib import Path
 
 import pandas as pd
 
-SCHEMA_VERSION = 1
-KINDS = ("latency", "accuracy")
+SCHEMA_VERSION = 2
+KINDS = ("latency", "accuracy", "accuracy_finetuned")
+ACCURACY_KINDS = ("accuracy", "accuracy_finetuned")
 
 _COLUMNS = (
     "id",
@@ -97,7 +102,7 @@ _COLUMNS = (
     "timestamp",
 )
 
-_SCHEMA = """
+_MEASUREMENTS = """
 CREATE TABLE IF NOT EXISTS measurements (
     id           INTEGER PRIMARY KEY,
     run_id       TEXT    NOT NULL,
@@ -105,12 +110,13 @@ CREATE TABLE IF NOT EXISTS measurements (
     cluster      INTEGER NOT NULL,
     config_hash  TEXT    NOT NULL,
     config_json  TEXT    NOT NULL,
-    kind         TEXT    NOT NULL CHECK (kind IN ('latency', 'accuracy')),
+    kind         TEXT    NOT NULL CHECK (kind IN ('latency', 'accuracy', 'accuracy_finetuned')),
     samples_json TEXT    NOT NULL,
     median       REAL    NOT NULL,
     timestamp    REAL    NOT NULL,
     UNIQUE (device_id, config_hash, kind)
-);
+)"""
+_SCHEMA = f"""{_MEASUREMENTS};
 CREATE TABLE IF NOT EXISTS meta (
     key   TEXT PRIMARY KEY,
     value TEXT NOT NULL
@@ -169,9 +175,9 @@ class Record:
 def validate(record: Record) -> None:
     """Raise ``ValueError`` unless ``record`` may enter the store.
 
-    Rules: ``kind`` is ``'latency'`` or ``'accuracy'``; ``samples`` is non-empty;
-    every sample and the median are finite; latency values are > 0 (ms);
-    accuracy values lie in [0, 1].
+    Rules: ``kind`` is one of ``KINDS``; ``samples`` is non-empty; every sample
+    and the median are finite; latency values are > 0 (ms); accuracy values (both
+    kinds) lie in [0, 1].
     """
     _check_kind(record.kind)
     if not record.samples:
@@ -181,7 +187,7 @@ def validate(record: Record) -> None:
         raise ValueError(f"non-finite {record.kind} value in {values}")
     if record.kind == "latency" and not all(v > 0 for v in values):
         raise ValueError(f"latency must be > 0 ms, got {values}")
-    if record.kind == "accuracy" and not all(0.0 <= v <= 1.0 for v in values):
+    if record.kind in ACCURACY_KINDS and not all(0.0 <= v <= 1.0 for v in values):
         raise ValueError(f"accuracy must lie in [0, 1], got {values}")
 
 
@@ -227,12 +233,26 @@ class MeasurementStore:
             expected = {"schema_version": str(SCHEMA_VERSION), "problem": self.problem}
             for key, value in expected.items():
                 self._con.execute("INSERT OR IGNORE INTO meta VALUES (?, ?)", (key, value))
-        found = dict(self._con.execute("SELECT key, value FROM meta"))
+            found = dict(self._con.execute("SELECT key, value FROM meta"))
+            if found["schema_version"] == "1":
+                self._upgrade_from_v1()
+                found["schema_version"] = str(SCHEMA_VERSION)
         for key, value in expected.items():
             if found[key] != value:
                 raise ValueError(
                     f"{self.path}: {key} is {found[key]!r}, expected {value!r}"
                 )
+
+    def _upgrade_from_v1(self) -> None:
+        """Rebuild a version 1 table (whose CHECK refuses the new kind) with the current
+        schema, inside the caller's transaction; every row is kept."""
+        self._con.execute("ALTER TABLE measurements RENAME TO measurements_v1")
+        self._con.execute(_MEASUREMENTS)
+        self._con.execute("INSERT INTO measurements SELECT * FROM measurements_v1")
+        self._con.execute("DROP TABLE measurements_v1")
+        self._con.execute(
+            "UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),)
+        )
 
     def close(self) -> None:
         """Close the connection (every added record is already committed)."""

@@ -8,9 +8,9 @@ import torch
 from PIL import Image
 from torch import nn
 
-from moo_compress.accuracy import FidelityEvaluator, ImageFolderEvaluator
+from moo_compress.accuracy import FidelityEvaluator, ImageFolderEvaluator, NoTrainingData
 from moo_compress.compress import compress
-from moo_compress.recovery import reestimate_batchnorm
+from moo_compress.recovery import fine_tune, reestimate_batchnorm
 from moo_compress.search_space import SearchSpace
 from moo_compress.weights import load_weights_file
 
@@ -94,3 +94,39 @@ def test_batchnorm_reestimation_restores_a_pruned_model():
         before = nn.functional.mse_loss(pruned.eval()(inputs), reference)
         after = nn.functional.mse_loss(reestimate_batchnorm(pruned, [inputs])(inputs), reference)
     assert after < before
+
+
+def test_fidelity_fine_tune_distils_the_uncompressed_model():
+    model = _cnn()
+    space = SearchSpace.from_model(model, torch.randn(1, 3, 16, 16), channel_multiple=1)
+    evaluator = FidelityEvaluator(model, (1, 3, 16, 16), n_inputs=16)
+    x = space.unpruned(bits=8)
+    x[: len(space.prune_genes)] = 7
+    config = space.decode(x)
+    inputs, targets = evaluator.training_data()[0]
+    assert targets.is_floating_point() and not torch.equal(inputs, evaluator.inputs)
+    assert evaluator.fine_tuned(config, 10) > evaluator.evaluate(config) + 0.01
+
+
+def test_image_folder_fine_tunes_only_with_a_training_folder(tmp_path):
+    folder = _image_folder(tmp_path / "val")
+    options = {"n_images": 8, "n_calibration": 4, "resize": 32, "crop": 32, "batch_size": 4}
+    without = ImageFolderEvaluator(_cnn(), folder, **options)
+    with pytest.raises(
+        NoTrainingData, match="no training folder to fine-tune on; pass train_folder="
+    ):
+        without.training_data()
+    with pytest.raises(ValueError, match="image folder '.*missing' does not exist"):
+        ImageFolderEvaluator(_cnn(), folder, train_folder=tmp_path / "missing", **options)
+    train = _image_folder(tmp_path / "train", per_class=4)
+    evaluator = ImageFolderEvaluator(_cnn(), folder, train_folder=train, n_train=6, **options)
+    batches = evaluator.training_data()
+    assert sum(len(labels) for _, labels in batches) == 6
+    assert all(labels.dtype == torch.int64 for _, labels in batches)
+    space = SearchSpace.from_model(_cnn(), torch.randn(1, 3, 32, 32))
+    assert evaluator.fine_tuned(space.decode(space.unpruned()), 2) in {i / 8 for i in range(9)}
+
+
+def test_fine_tune_refuses_zero_steps():
+    with pytest.raises(ValueError, match="steps >= 1 and at least one batch; got steps=0"):
+        fine_tune(_cnn(), [(torch.zeros(1, 3, 8, 8), torch.zeros(1, dtype=torch.int64))], 0)

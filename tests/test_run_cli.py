@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import json
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -43,6 +44,7 @@ def _run(args: list[str], cwd: Path | None = None) -> subprocess.CompletedProces
         ),
         ([str(TINY), "--pop-size", "x"], "argument --pop-size: 'x' is not an integer"),
         ([str(TINY), "--seed", "-1"], "argument --seed: -1 is not allowed"),
+        ([str(TINY), "--finetune-steps", "-1"], "argument --finetune-steps: -1 is not allowed"),
         ([str(TINY), "--frobnicate"], "unrecognized arguments: --frobnicate"),
         ([], "the following arguments are required: problem_file"),
     ],
@@ -242,3 +244,52 @@ def test_knee_model_loads_back_and_matches_its_torchscript(tiny_run):
         assert torch.allclose(model(x), expected, atol=1e-5)
     with pytest.raises(ValueError, match="config.json does not exist"):
         load_compressed(base, out)
+
+
+@pytest.mark.filterwarnings("ignore::torch.jit.TracerWarning")  # the knee export, in-process
+def test_finetune_columns_and_resume_does_not_fine_tune_again(tiny_run, tmp_path, monkeypatch):
+    """``--finetune-steps 2`` on a finished run (resumed from its store) adds the
+    before/after columns without changing the front; resuming again reads every
+    fine-tuned score from the store."""
+    out, _ = tiny_run
+    run = tmp_path / "finetuned"
+    shutil.copytree(out, run)
+    args = [str(TINY), "--out", str(run), "--seed", "3", "--resume", "--finetune-steps", "2"]
+    assert main(args) == 0
+    front = pd.read_csv(run / "front.csv")
+    references = pd.read_csv(run / "references.csv")
+    summary = json.loads((run / "summary.json").read_text())
+    for frame in (front, references):
+        assert {"fidelity_before_finetune", "fidelity_after_finetune"} <= set(frame.columns)
+        assert (frame["fidelity_before_finetune"] == frame["fidelity"]).all()
+    after = front["fidelity_after_finetune"]
+    assert not np.allclose(after, front["fidelity"])
+    assert summary["finetune"]["steps"] == 2
+    assert summary["finetune"]["mean_gain"] == pytest.approx((after - front["fidelity"]).mean())
+    before = pd.read_csv(out / "front.csv")
+    pd.testing.assert_frame_equal(front.drop(columns=list(front.columns[1:3])), before)
+    with sqlite3.connect(run / "measurements.sqlite") as db:
+        n = db.execute("SELECT COUNT(*) FROM measurements WHERE kind='accuracy_finetuned'")
+        assert n.fetchone()[0] == len(front) + len(references)
+
+    def no_fine_tune(*args, **kwargs):
+        raise AssertionError("fine-tuned again")
+
+    monkeypatch.setattr("moo_compress.accuracy.fine_tune", no_fine_tune)
+    assert main(args) == 0
+    assert (run / "front.csv").read_text() == front.to_csv(index=False)
+
+
+def test_bad_finetune_steps_in_the_problem_class(tmp_path, capsys):
+    problem = tmp_path / "bad_finetune.py"
+    problem.write_text(
+        "import importlib.util\n"
+        f"spec = importlib.util.spec_from_file_location('tiny_base', {str(TINY)!r})\n"
+        "base = importlib.util.module_from_spec(spec)\n"
+        "spec.loader.exec_module(base)\n\n\n"
+        "class BadFinetune(base.TinyFleet):\n"
+        "    finetune_steps = -2\n"
+    )
+    assert main([str(problem), "--out", str(tmp_path / "run"), "--seed", "3"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == "error: BadFinetune.finetune_steps = -2 is not allowed; allowed: an integer >= 0"

@@ -213,3 +213,38 @@ def test_committed_rows_survive_sigkill(path: Path) -> None:
     con = sqlite3.connect(path)
     assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     con.close()
+
+
+def test_version_1_file_is_upgraded_with_its_rows_kept(path: Path) -> None:
+    """A store written before fine-tuned accuracy existed (schema 1, whose CHECK allowed
+    only 'latency' and 'accuracy') resumes, and then takes the new kind."""
+    con = sqlite3.connect(path)
+    with con:
+        con.executescript(
+            """
+            CREATE TABLE measurements (
+                id INTEGER PRIMARY KEY, run_id TEXT NOT NULL, device_id TEXT NOT NULL,
+                cluster INTEGER NOT NULL, config_hash TEXT NOT NULL, config_json TEXT NOT NULL,
+                kind TEXT NOT NULL CHECK (kind IN ('latency', 'accuracy')),
+                samples_json TEXT NOT NULL, median REAL NOT NULL, timestamp REAL NOT NULL,
+                UNIQUE (device_id, config_hash, kind));
+            CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+            """
+        )
+        con.execute("INSERT INTO meta VALUES ('schema_version', '1'), ('problem', ?)", (PROBLEM,))
+        con.execute(
+            "INSERT INTO measurements VALUES "
+            "(1, 'old', 'dev', 0, ?, ?, 'latency', '[3.0]', 3.0, 5.0)",
+            (config_hash(CONFIG), json.dumps(json.loads(CONFIG), sort_keys=True)),
+        )
+    con.close()
+    with MeasurementStore(path, PROBLEM, "new") as store:
+        old = store.get("dev", config_hash(CONFIG), "latency")
+        assert (old.id, old.run_id, old.median, old.timestamp) == (1, "old", 3.0, 5.0)
+        store.add(Record("eval:finetune-2", -1, CONFIG, "accuracy_finetuned", (0.9,)))
+        assert store.count() == 2 and store.count("accuracy_finetuned") == 1
+        with pytest.raises(ValueError, match=r"accuracy must lie in \[0, 1\]"):
+            store.add(Record("eval:finetune-3", -1, CONFIG, "accuracy_finetuned", (1.5,)))
+    with sqlite3.connect(path) as con:
+        version = con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    assert version == (str(SCHEMA_VERSION),)
