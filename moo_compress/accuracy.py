@@ -1,9 +1,11 @@
 """Accuracy evaluators: how good a compressed model is, as a number in [0, 1].
 
-Every evaluator compresses a configuration, recovers it (BatchNorm re-estimation and
-activation calibration, see :mod:`moo_compress.recovery`) and scores it; on request it
-first fine-tunes it for a few steps on the evaluator's training data
-(:meth:`AccuracyEvaluator.fine_tuned`). ``mode`` says what the number is:
+:class:`AccuracyEvaluator` is the interface the search uses: ``evaluate(config)``.
+A :class:`ModelEvaluator` compresses a configuration, recovers it (BatchNorm
+re-estimation and activation calibration, see :mod:`moo_compress.recovery`) and scores
+it; on request it first fine-tunes it for a few steps on the evaluator's training data
+(:meth:`AccuracyEvaluator.fine_tuned`). Recorded accuracy (NAS-Bench-201, see
+:mod:`moo_compress.nb201`) is the other kind. ``mode`` says what the number is:
 
 * ``"real"``: top-1 accuracy on labelled data;
 * ``"fidelity"``: agreement with the uncompressed model on generated inputs, used
@@ -34,7 +36,7 @@ class NoTrainingData(ValueError):
 
 
 class AccuracyEvaluator(ABC):
-    """Scores compressed models of one reference model.
+    """Scores configurations: a number in [0, 1] per configuration.
 
     Attributes:
         mode: ``"real"`` or ``"fidelity"``.
@@ -47,6 +49,22 @@ class AccuracyEvaluator(ABC):
     mode: str = "real"
     expensive: bool = False
     finetune_lr: float = 1e-3
+
+    @abstractmethod
+    def evaluate(self, config) -> float:
+        """Score of ``config`` in [0, 1]."""
+
+    def fine_tuned(self, config, steps: int) -> float:
+        """Score in [0, 1] of ``config`` after a ``steps``-step fine-tune.
+
+        Raises:
+            NoTrainingData: by default; evaluators of trainable models override it.
+        """
+        raise NoTrainingData(f"{type(self).__name__} has no model to fine-tune")
+
+
+class ModelEvaluator(AccuracyEvaluator):
+    """Scores compressed models of one reference model: compress, recover, score."""
 
     def __init__(self, reference: nn.Module, calibration: list[torch.Tensor]) -> None:
         self.reference = reference.eval()
@@ -99,7 +117,7 @@ class AccuracyEvaluator(ABC):
         return self._training
 
 
-class FidelityEvaluator(AccuracyEvaluator):
+class FidelityEvaluator(ModelEvaluator):
     """Fidelity to the uncompressed model on seeded Gaussian inputs.
 
     The score is the mean cosine similarity between the logits of the compressed and
@@ -156,7 +174,7 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
-class ImageFolderEvaluator(AccuracyEvaluator):
+class ImageFolderEvaluator(ModelEvaluator):
     """Top-1 accuracy on a labelled image folder, e.g. ImageNet validation data.
 
     The folder holds one sub-folder per class (``val/n01440764/*.JPEG`` ...); classes are
@@ -245,7 +263,7 @@ def _batches(dataset: Subset, batch_size: int) -> list[tuple[torch.Tensor, torch
     return list(DataLoader(dataset, batch_size=batch_size, shuffle=False))
 
 
-class DigitsEvaluator(AccuracyEvaluator):
+class DigitsEvaluator(ModelEvaluator):
     """Top-1 accuracy on the validation split of the scikit-learn digits (8x8 images).
 
     Candidates are recovered on the first ``n_calibration`` images of the train split

@@ -311,7 +311,7 @@ class RecordedAccuracy(AccuracyEvaluator):
     search (:meth:`evaluate`), the test accuracy for reporting (:meth:`test_accuracy`).
 
     A table look-up, so every candidate is evaluated (``expensive`` False). There is no
-    model: the base class's reference model and calibration data are not set.
+    model, so nothing to fine-tune.
     """
 
     mode = "real"
@@ -328,9 +328,6 @@ class RecordedAccuracy(AccuracyEvaluator):
     def test_accuracy(self, config: NB201Cell) -> float:
         """Test accuracy in [0, 1] after 200 epochs."""
         return float(self.data.test_accuracy(self.space.encode(config)[None])[0])
-
-    def score(self, model: object) -> float:
-        raise TypeError("RecordedAccuracy looks accuracy up by cell; it scores no model")
 
 
 # ---------------------------------------------------------------- oracle

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from moo_compress.accuracy import AccuracyEvaluator
+from moo_compress.accuracy import ModelEvaluator
 
 TINY = Path(__file__).parent / "problems" / "tiny_fleet.py"
 
@@ -89,7 +89,7 @@ def test_bad_fleet_is_a_clear_error():
 def test_accuracy_label_follows_the_evaluator_mode():
     cls = _tiny_class()
 
-    class Labelled(AccuracyEvaluator):
+    class Labelled(ModelEvaluator):
         mode = "real"
 
         def score(self, model):
