@@ -47,9 +47,12 @@ class UsageError(Exception):
     """Bad input from the user: reported as one line, exit code 2."""
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line, no usage dump
-        raise UsageError(message)
+class OneLineParser(argparse.ArgumentParser):
+    """An argument parser whose errors are one :class:`UsageError` line, no usage dump
+    (line breaks inside offending arguments are escaped)."""
+
+    def error(self, message: str) -> None:
+        raise UsageError(message.replace("\r", "\\r").replace("\n", "\\n"))
 
 
 def _int_at_least(minimum: int):
@@ -70,7 +73,7 @@ def _int_at_least(minimum: int):
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    parser = _Parser(prog="python -m moo_compress.run", description=__doc__.split("\n")[0])
+    parser = OneLineParser(prog="python -m moo_compress.run", description=__doc__.split("\n")[0])
     parser.add_argument("problem_file", help="Python file defining a FleetProblem")
     parser.add_argument("--out", type=Path, help="output folder (default runs/<problem>-<time>)")
     positive = _int_at_least(1)

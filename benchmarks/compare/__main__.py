@@ -39,6 +39,7 @@ from rich.table import Table  # noqa: E402
 from benchmarks.compare.methods import METHODS  # noqa: E402
 from benchmarks.compare.metrics import non_dominated, score  # noqa: E402
 from benchmarks.compare.task import Task, load_task  # noqa: E402
+from moo_compress.run import OneLineParser, UsageError  # noqa: E402
 
 COLUMNS = (
     "problem",
@@ -65,17 +66,8 @@ METRICS = COLUMNS[3:]
 RESULTS_MD = Path(__file__).resolve().parents[1] / "RESULTS.md"
 
 
-class UsageError(Exception):
-    """Bad input: one line, exit code 2."""
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:
-        raise UsageError(message)
-
-
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    parser = _Parser(prog="python -m benchmarks.compare", description=__doc__.split("\n")[0])
+    parser = OneLineParser(prog="python -m benchmarks.compare", description=__doc__.split("\n")[0])
     parser.add_argument("--problem", required=True, help="comma-separated names or files")
     parser.add_argument("--methods", default=",".join(METHODS), help="comma-separated")
     parser.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1")
