@@ -19,6 +19,8 @@ from pymoo.operators.mutation.pm import PM
 from pymoo.operators.repair.rounding import RoundingRepair
 from pymoo.optimize import minimize
 
+from moo_compress.problem import FleetProblem
+
 Objectives = Callable[[np.ndarray], np.ndarray]
 """(N, n_var) int population -> (N, m) objectives to minimise."""
 Constraints = Callable[[np.ndarray], np.ndarray]
@@ -38,32 +40,31 @@ class _CallbackProblem(Problem):
 
 
 def optimise(
-    xl: np.ndarray,
-    xu: np.ndarray,
+    problem: FleetProblem,
     objectives: Objectives,
     n_obj: int,
-    *,
-    pop_size: int,
-    generations: int,
     seed: int,
-    initial: np.ndarray | None = None,
+    *,
+    effort: int = 1,
     constraints: Constraints | None = None,
     n_constr: int = 0,
 ) -> np.ndarray:
     """The best (non-dominated; for one objective, the single best feasible) decision
-    vectors found, as an (F, n_var) int array.
+    vectors found in ``problem``'s bounds, as an (F, n_var) int array.
 
     Args:
-        xl, xu: (n_var,) integer bounds.
+        problem: Gives the bounds, the population size and generation count (each
+            times ``effort``) and the anchors seeded into the first population (the
+            rest uniform random).
         objectives: The objective callable; ``n_obj`` columns.
-        initial: (P, n_var) configurations seeded into the first population (the rest
-            uniform random).
+        constraints: Optional constraint callable; ``n_constr`` columns.
     """
-    problem = _CallbackProblem(xl, xu, n_obj, objectives, constraints, n_constr)
-    rng = np.random.default_rng(seed)
-    start = rng.integers(xl, xu + 1, size=(pop_size, len(xl)))
-    if initial is not None and len(initial):
-        start[: min(pop_size, len(initial))] = initial[:pop_size]
+    xl, xu = problem.space.xl, problem.space.xu
+    pop_size = effort * problem.pop_size
+    callback = _CallbackProblem(xl, xu, n_obj, objectives, constraints, n_constr)
+    start = np.random.default_rng(seed).integers(xl, xu + 1, size=(pop_size, len(xl)))
+    anchors = problem.anchors()[:pop_size]
+    start[: len(anchors)] = anchors
     operators = {
         "sampling": start,
         "crossover": SBX(prob=0.9, eta=15, vtype=float, repair=RoundingRepair()),
@@ -73,7 +74,7 @@ def optimise(
     algorithm = (
         NSGA2(pop_size=pop_size, **operators) if n_obj > 1 else GA(pop_size=pop_size, **operators)
     )
-    result = minimize(problem, algorithm, ("n_gen", generations), seed=seed)
+    result = minimize(callback, algorithm, ("n_gen", effort * problem.generations), seed=seed)
     if result.X is None:
         return np.zeros((0, len(xl)), dtype=np.int64)
     return np.atleast_2d(np.asarray(result.X)).round().astype(np.int64)

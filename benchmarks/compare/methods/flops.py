@@ -15,19 +15,7 @@ from benchmarks.compare.task import Task
 
 
 def flops(task: Task, seed: int) -> MethodResult:
-    problem = task.problem
-
     def objectives(X: np.ndarray) -> np.ndarray:
         return np.column_stack([1.0 - task.accuracy(X), task.macs(X)])
 
-    X = optimise(
-        problem.space.xl,
-        problem.space.xu,
-        objectives,
-        2,
-        pop_size=problem.pop_size,
-        generations=problem.generations,
-        seed=seed,
-        initial=problem.anchors(),
-    )
-    return MethodResult(X, 0, 0.0)
+    return MethodResult(optimise(task.problem, objectives, 2, seed), 0, 0.0)

@@ -83,14 +83,10 @@ def _hdap(task: Task, seed: int, per_cluster: int | None) -> MethodResult:
     front = []
     for floor in floors:
         best = optimise(
-            problem.space.xl,
-            problem.space.xu,
+            problem,
             mean_latency,
             1,
-            pop_size=problem.pop_size,
-            generations=problem.generations,
-            seed=seed,
-            initial=problem.anchors(),
+            seed,
             constraints=lambda X, floor=floor: floor - task.accuracy(X),
             n_constr=1,
         )

@@ -58,14 +58,5 @@ def oneproxy(task: Task, seed: int) -> MethodResult:
         latency = np.exp(proxy_log(X)[:, None] * slopes + intercepts)  # (N, K) ms
         return problem.objectives(task.accuracy(X), latency)
 
-    X = optimise(
-        problem.space.xl,
-        problem.space.xu,
-        objectives,
-        3,
-        pop_size=problem.pop_size,
-        generations=problem.generations,
-        seed=seed,
-        initial=problem.anchors(),
-    )
+    X = optimise(problem, objectives, 3, seed)
     return MethodResult(X, meter.count, meter.device_seconds)

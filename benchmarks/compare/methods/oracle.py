@@ -24,14 +24,5 @@ def oracle(task: Task, seed: int) -> MethodResult:
     if enumerate_all is not None:
         X = enumerate_all()
         return MethodResult(X[non_dominated_index(task.true_objectives(X))], 0, 0.0)
-    X = optimise(
-        problem.space.xl,
-        problem.space.xu,
-        task.true_objectives,
-        3,
-        pop_size=ORACLE_EFFORT * problem.pop_size,
-        generations=ORACLE_EFFORT * problem.generations,
-        seed=seed,
-        initial=problem.anchors(),
-    )
+    X = optimise(problem, task.true_objectives, 3, seed, effort=ORACLE_EFFORT)
     return MethodResult(X, 0, 0.0)
