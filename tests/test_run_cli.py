@@ -223,6 +223,7 @@ def test_ctrl_c_stops_cleanly_with_measurements_saved(tmp_path):
     out = tmp_path / "interrupted"
     process = _start_and_wait(out, min_rows=10)
     store = out / "measurements.sqlite"
+    assert process.poll() is None, "the run ended before it could be interrupted"
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=120)
     assert process.returncode == 130, stderr[-2000:]
