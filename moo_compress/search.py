@@ -332,13 +332,24 @@ class FleetSearch:
         with self._dispatching():
             return self._search()
 
+    def initial_configurations(self) -> np.ndarray:
+        """(I, n_var) the anchors and the Sobol design, measured on every cluster first."""
+        s = self.settings
+        sobol = initial_design(self.space.xl, self.space.xu, s.n_init, s.seed)
+        return np.unique(np.vstack([self.problem.anchors(), sobol]), axis=0)
+
+    @property
+    def minimum_budget(self) -> int:
+        """Latency measurements the initial design, the final front and the reference
+        rows need on every cluster; a smaller ``budget`` is refused."""
+        return len(self.initial_configurations()) * self.clusters.k + self.n_reserved
+
     def _search(self) -> SearchResult:
         s = self.settings
         k = self.clusters.k
         anchors = self.problem.anchors()
-        sobol = initial_design(self.space.xl, self.space.xu, s.n_init, s.seed)
-        initial = np.unique(np.vstack([anchors, sobol]), axis=0)
-        needed = len(initial) * k + self.n_reserved
+        initial = self.initial_configurations()
+        needed = self.minimum_budget
         if s.budget < needed:
             raise ValueError(
                 f"budget={s.budget} is too small for {k} cluster(s): "
