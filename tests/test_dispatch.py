@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 import time
 
+import psutil
 import pytest
 from distributed import wait
 
@@ -119,3 +120,13 @@ def test_garbage_from_a_device_is_a_clear_failure_and_degrades_its_cluster(log):
     assert by_cluster[0].error is None
     assert "TypeError" in by_cluster[1].error and "expected a Measurement" in by_cluster[1].error
     assert dispatcher.degraded == {1: by_cluster[1].error}
+
+
+def test_embedded_cluster_listens_on_loopback_only():
+    devices = [RecordingDevice(f"lo-{i}") for i in range(2)]
+    with embedded_client(devices) as client:
+        assert client.submit(lambda: 1).result() == 1
+        listening = [
+            c.laddr.ip for c in psutil.Process().net_connections("inet") if c.status == "LISTEN"
+        ]
+    assert listening and all(ip == "127.0.0.1" for ip in listening), listening

@@ -1,10 +1,11 @@
 """Dask clients to measure through: an embedded in-process cluster, or a real one.
 
 The embedded cluster runs its scheduler and workers as threads of this process over
-Dask's ``inproc://`` transport: it opens no network socket and no dashboard, so
-nothing outside this process can reach it. Its workers share this process's device
-registry (:mod:`moo_compress.worker_devices`), so the devices are registered directly,
-never pickled.
+Dask's ``inproc://`` transport, with no dashboard. Dask still starts an HTTP server
+(health and metrics routes) for the scheduler and each worker; they listen on loopback
+only, on ephemeral ports, so nothing outside this machine can reach them. Its workers
+share this process's device registry (:mod:`moo_compress.worker_devices`), so the
+devices are registered directly, never pickled.
 
 A real fleet has its own scheduler; :func:`connect` joins it, over TLS when given a
 :class:`distributed.security.Security` (see the README, "Measuring on a real fleet").
@@ -21,6 +22,10 @@ from distributed.security import Security
 
 from moo_compress.device import Device
 from moo_compress.worker_devices import register, unregister
+
+LOOPBACK_HTTP = "127.0.0.1:0"
+"""Where the embedded cluster's HTTP servers listen (Dask's default is every interface,
+port 8787)."""
 
 
 @contextmanager
@@ -50,6 +55,7 @@ def embedded_client(
                 "resources": {tag: 1 for tag in tags[i::n_workers]},
                 "protocol": "inproc://",
                 "dashboard": False,
+                "dashboard_address": LOOPBACK_HTTP,
                 "memory_limit": 0,
             },
         }
@@ -57,7 +63,11 @@ def embedded_client(
     }
     scheduler = {
         "cls": Scheduler,
-        "options": {"protocol": "inproc://", "dashboard": False, "dashboard_address": None},
+        "options": {
+            "protocol": "inproc://",
+            "dashboard": False,
+            "dashboard_address": LOOPBACK_HTTP,
+        },
     }
     try:
         with (
