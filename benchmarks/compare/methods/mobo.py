@@ -76,15 +76,13 @@ def mobo(task: Task, seed: int) -> MethodResult:
         pool = np.unique(task.random_configs(rng, POOL), axis=0)
         q = min(BATCH, n_evals - len(X))
         choices = torch.tensor(problem.features(pool), dtype=torch.float64)
-        _, index = _pick(acquisition, choices, q)
-        new = pool[index]
+        new = pool[_pick(acquisition, choices, q)]
         X = np.vstack([X, new])
         F = np.vstack([F, problem.objectives(task.accuracy(new), meter.measure_rows(devices, new))])
     return MethodResult(X[non_dominated_index(F)], meter.count, meter.device_seconds)
 
 
-def _pick(acquisition, choices: torch.Tensor, q: int) -> tuple[torch.Tensor, np.ndarray]:
-    """Sequential-greedy q-batch from the discrete ``choices``; their row indices."""
+def _pick(acquisition, choices: torch.Tensor, q: int) -> np.ndarray:
+    """Row indices in ``choices`` of a sequential-greedy q-batch."""
     selected, _ = optimize_acqf_discrete(acquisition, q=q, choices=choices, unique=True)
-    index = [int(torch.nonzero((choices == row).all(dim=1))[0, 0]) for row in selected]
-    return selected, np.array(index)
+    return np.array([int(torch.nonzero((choices == row).all(dim=1))[0, 0]) for row in selected])
