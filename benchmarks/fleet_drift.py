@@ -65,9 +65,15 @@ class _Residual(nn.Module):
 def resnet8() -> nn.Module:
     """MLPerf-Tiny image-classification ResNet-8 (CIFAR-10, 32x32 input)."""
     return nn.Sequential(
-        nn.Conv2d(3, 16, 3, 1, 1), nn.BatchNorm2d(16), nn.ReLU(),
-        _Residual(16, 16, 1), _Residual(16, 32, 2), _Residual(32, 64, 2),
-        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, 10),
+        nn.Conv2d(3, 16, 3, 1, 1),
+        nn.BatchNorm2d(16),
+        nn.ReLU(),
+        _Residual(16, 16, 1),
+        _Residual(16, 32, 2),
+        _Residual(32, 64, 2),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(64, 10),
     )
 
 
@@ -160,6 +166,7 @@ def best_config_regret(
     macs = space.costs(X).macs
     regrets = []
     for budget in np.percentile(macs, BUDGET_PERCENTILES):
+
         def on(members: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
             return lambda Y: fleet.true_latency_ms(Y, members).mean(1)
 
@@ -176,8 +183,15 @@ def fleet_study(space: SearchSpace, sku_name: str, n_configs: int, n_devices: in
     macs = space.costs(X).macs
     table = Table(title=f"{sku_name}: {n_configs} random ResNet-50 configs, {n_devices} devices")
     for col in (
-        "fleet", "spread 5-95 % (max/min)", "k (sil.)", "ARI", "A / B (size)", "pairs",
-        "swap %", "spearman", "A-best slower on B % (MACs p10/p25/p50)",
+        "fleet",
+        "spread 5-95 % (max/min)",
+        "k (sil.)",
+        "ARI",
+        "A / B (size)",
+        "pairs",
+        "swap %",
+        "spearman",
+        "A-best slower on B % (MACs p10/p25/p50)",
     ):
         table.add_column(col)
     for kind in ("field_aged", "factory_fresh"):
@@ -221,7 +235,10 @@ def speed_study(space: SearchSpace, n_devices: int) -> Table:
         seconds = time.perf_counter() - start
         ari = adjusted_rand_score(fleet.profiles, clustering.labels)
         table.add_row(
-            sku_name, f"{seconds:.2f}", str(clustering.k), f"{clustering.silhouette:.3f}",
+            sku_name,
+            f"{seconds:.2f}",
+            str(clustering.k),
+            f"{clustering.silhouette:.3f}",
             f"{ari:.3f}",
         )
     return table
@@ -235,8 +252,10 @@ def main() -> None:
     args = parser.parse_args()
     torch.manual_seed(0)
     space = SearchSpace.from_model(
-        torchvision.models.resnet50().eval(), torch.randn(1, 3, 224, 224),
-        granularity="block", bit_widths=(8, 16, 32),
+        torchvision.models.resnet50().eval(),
+        torch.randn(1, 3, 224, 224),
+        granularity="block",
+        bit_widths=(8, 16, 32),
     )
     console.print(space.describe())
     sku_table(space)

@@ -60,9 +60,7 @@ def _configs(space: SearchSpace) -> dict[str, np.ndarray]:
     return configs
 
 
-def latency_table(
-    space: SearchSpace, device: LocalCPUDevice, rounds: int, title: str
-) -> Table:
+def latency_table(space: SearchSpace, device: LocalCPUDevice, rounds: int, title: str) -> Table:
     """Measure the four configurations round-robin; one table row each."""
     configs = _configs(space)
     runs: dict[str, list[Measurement]] = {name: [] for name in configs}
@@ -70,8 +68,16 @@ def latency_table(
         for name, x in configs.items():
             runs[name].append(device.measure(space.decode(x)))
     table = Table(title=title)
-    columns = ("config", "median ms", "IQR ms", "rounds min-max", "samples", "CI95 ±%",
-               "GMACs", "speed-up")
+    columns = (
+        "config",
+        "median ms",
+        "IQR ms",
+        "rounds min-max",
+        "samples",
+        "CI95 ±%",
+        "GMACs",
+        "speed-up",
+    )
     for column in columns:
         table.add_column(column, justify="left" if column == "config" else "right")
     medians = {name: [m.median_ms for m in ms] for name, ms in runs.items()}

@@ -44,8 +44,16 @@ from moo_compress.nb201 import OPS, data_dir, encode_ops
 from surrogates.gp_surrogate import KERNELS, GPSurrogate
 from surrogates.quality import quality_report
 
-TARGETS = ("raspi4", "pixel3", "pixel2", "samsung_a50", "eyeriss", "fpga", "gold_6240",
-           "titan_rtx_1")
+TARGETS = (
+    "raspi4",
+    "pixel3",
+    "pixel2",
+    "samsung_a50",
+    "eyeriss",
+    "fpga",
+    "gold_6240",
+    "titan_rtx_1",
+)
 HELP_SPEARMAN_10 = 0.932  # HELP (NeurIPS 2021), 10 samples per unseen device
 
 
@@ -125,8 +133,13 @@ def run_one(
 
 
 def evaluate(
-    latency: pd.DataFrame, ops: np.ndarray, variant: Variant, targets: tuple[str, ...],
-    n_target: int, n_init: int, seeds: int,
+    latency: pd.DataFrame,
+    ops: np.ndarray,
+    variant: Variant,
+    targets: tuple[str, ...],
+    n_target: int,
+    n_init: int,
+    seeds: int,
 ) -> pd.DataFrame:
     r"""Seed-averaged quality metrics, one row per target device."""
     rows = {}
@@ -144,8 +157,13 @@ def main_table(result: pd.DataFrame, title: str) -> Table:
     for col in ("device", "Spearman", "MAPE %", "within 10 %", "95 % coverage"):
         table.add_column(col, justify="left" if col == "device" else "right")
     for device, r in [*result.iterrows(), ("mean", result.mean())]:
-        table.add_row(device, f"{r.spearman:.3f}", f"{r.mape:.1f}",
-                      f"{100 * r.within_10pct:.0f} %", f"{100 * r.coverage_95:.0f} %")
+        table.add_row(
+            device,
+            f"{r.spearman:.3f}",
+            f"{r.mape:.1f}",
+            f"{100 * r.within_10pct:.0f} %",
+            f"{100 * r.coverage_95:.0f} %",
+        )
     return table
 
 
@@ -162,14 +180,20 @@ def ablation_table(spearman: pd.DataFrame) -> Table:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--data", help="NB201 data folder (default: $MOO_COMPRESS_NB201 or "
-                        "../shared/data/nb201)")
+    parser.add_argument(
+        "--data", help="NB201 data folder (default: $MOO_COMPRESS_NB201 or ../shared/data/nb201)"
+    )
     parser.add_argument("--n-target", type=int, default=10, help="measurements on the target")
     parser.add_argument("--n-init", type=int, default=2, help="random ones among them")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--targets", nargs="+", default=list(TARGETS))
-    parser.add_argument("--kernels", nargs="*", default=["linear"], choices=KERNELS,
-                        help="kernels of the feature ablation (none: main variant only)")
+    parser.add_argument(
+        "--kernels",
+        nargs="*",
+        default=["linear"],
+        choices=KERNELS,
+        help="kernels of the feature ablation (none: main variant only)",
+    )
     args = parser.parse_args()
     if not 1 <= args.n_init <= args.n_target:
         parser.error("need 1 <= --n-init <= --n-target")
@@ -193,23 +217,30 @@ def main() -> None:
         warnings.simplefilter("ignore", UserWarning)  # torch/gpytorch internals
         for variant in variants:
             t0 = time.perf_counter()
-            results[variant] = evaluate(latency, ops, variant, tuple(args.targets),
-                                        args.n_target, args.n_init, args.seeds)
-            console.log(f"{variant.name}: mean Spearman {results[variant].spearman.mean():.3f} "
-                        f"({time.perf_counter() - t0:.0f} s)")
+            results[variant] = evaluate(
+                latency, ops, variant, tuple(args.targets), args.n_target, args.n_init, args.seeds
+            )
+            console.log(
+                f"{variant.name}: mean Spearman {results[variant].spearman.mean():.3f} "
+                f"({time.perf_counter() - t0:.0f} s)"
+            )
     wall = time.perf_counter() - start
 
-    console.print(main_table(
-        results[MAIN],
-        f"{MAIN.name}: {args.n_target} target measurements ({args.n_init} random, then max GP "
-        f"std), all 15,625 cells predicted, mean of {args.seeds} seeds",
-    ))
+    console.print(
+        main_table(
+            results[MAIN],
+            f"{MAIN.name}: {args.n_target} target measurements ({args.n_init} random, then max GP "
+            f"std), all 15,625 cells predicted, mean of {args.seeds} seeds",
+        )
+    )
     if len(variants) > 1:
         spearman = pd.DataFrame({v.name: r.spearman for v, r in results.items()})
         console.print(ablation_table(spearman))
     console.print(f"HELP reference: Spearman {HELP_SPEARMAN_10} with 10 samples (meta-learned).")
-    console.print(f"wall time {wall:.0f} s for {len(variants)} variant(s) x "
-                  f"{len(args.targets)} devices x {args.seeds} seeds")
+    console.print(
+        f"wall time {wall:.0f} s for {len(variants)} variant(s) x "
+        f"{len(args.targets)} devices x {args.seeds} seeds"
+    )
 
 
 if __name__ == "__main__":

@@ -190,8 +190,10 @@ def measure(setting: Setting, X: np.ndarray) -> np.ndarray:
     r"""``(N, K)`` measured median latency (ms) of each config on each representative."""
     space = setting.space
     return np.array(
-        [[rep.measure(space.decode(x)).median_ms for rep in setting.clusters.representatives]
-         for x in X]
+        [
+            [rep.measure(space.decode(x)).median_ms for rep in setting.clusters.representatives]
+            for x in X
+        ]
     )
 
 
@@ -261,9 +263,7 @@ class Evaluator:
             self._runs[key] = self._evaluate(*key)
         return self._runs[key]
 
-    def _evaluate(
-        self, n: int, transfer: bool, features: str, maxiter: int, init_seed: int
-    ) -> Run:
+    def _evaluate(self, n: int, transfer: bool, features: str, maxiter: int, init_seed: int) -> Run:
         data = self.data
         cs = surrogate(data.train[features], data.y_ms, n, transfer, maxiter)
         torch.manual_seed(init_seed)
@@ -288,9 +288,7 @@ class Timing:
     warm_predict_s: float
 
 
-def time_model(
-    build: Callable[[], ClusterSurrogate], pops: list[np.ndarray], seed: int
-) -> Timing:
+def time_model(build: Callable[[], ClusterSurrogate], pops: list[np.ndarray], seed: int) -> Timing:
     r"""Time ``fit`` of fresh surrogates from ``build`` and ``predict`` on ``pops``."""
     fits = []
     for _ in range(FIT_REPEATS):
@@ -342,8 +340,10 @@ def run_timings(
     r"""Timings of every model at every torch thread count (restored afterwards)."""
     rng = np.random.default_rng(seed + 1)
     space = setting.space
-    pops = [default_features(space, random_configs(space, POP_SIZE, rng))
-            for _ in range(1 + WARM_PREDICTS)]
+    pops = [
+        default_features(space, random_configs(space, POP_SIZE, rng))
+        for _ in range(1 + WARM_PREDICTS)
+    ]
     before = torch.get_num_threads()
     out = {}
     try:
@@ -367,49 +367,101 @@ def pct(share: float) -> str:
 
 def setting_table(setting: Setting, data: Data) -> Table:
     table = Table(title=f"Setting: {setting.space.describe()}")
-    for col in ("cluster", "size", "representative", "main profile", "mean true ms (rep)",
-                "rep vs member-mean MAPE %"):
+    for col in (
+        "cluster",
+        "size",
+        "representative",
+        "main profile",
+        "mean true ms (rep)",
+        "rep vs member-mean MAPE %",
+    ):
         table.add_column(col, justify="right")
     labels, profiles = setting.clusters.labels, setting.fleet.profiles
     gap = 100 * np.abs(data.truth_rep / data.truth_members - 1).mean(axis=0)
     for k, rep in enumerate(setting.clusters.representatives):
         names, counts = np.unique(profiles[labels == k], return_counts=True)
         main = f"{names[counts.argmax()]} ({100 * counts.max() / counts.sum():.0f} %)"
-        table.add_row(str(k), str(setting.clusters.sizes[k]), rep.device_id, main,
-                      f"{data.truth_rep[:, k].mean():.2f}", f"{gap[k]:.2f}")
+        table.add_row(
+            str(k),
+            str(setting.clusters.sizes[k]),
+            rep.device_id,
+            main,
+            f"{data.truth_rep[:, k].mean():.2f}",
+            f"{gap[k]:.2f}",
+        )
     return table
 
 
 def cluster_table(run: Run, title: str) -> Table:
     table = Table(title=title)
-    for col in ("cluster", "MAPE %", "within ±10 %", "Spearman", "95 % cov. %",
-                "MAPE % (members)", "Spearman (members)", "target met"):
+    for col in (
+        "cluster",
+        "MAPE %",
+        "within ±10 %",
+        "Spearman",
+        "95 % cov. %",
+        "MAPE % (members)",
+        "Spearman (members)",
+        "target met",
+    ):
         table.add_column(col, justify="right")
     rep, mem = run.vs_rep, run.vs_members
     for k in range(len(rep["mape"])):
-        table.add_row(str(k), f"{rep['mape'][k]:.2f}", pct(rep["within_10pct"][k]),
-                      f"{rep['spearman'][k]:.3f}", pct(rep["coverage_95"][k]),
-                      f"{mem['mape'][k]:.2f}", f"{mem['spearman'][k]:.3f}", yes_no(run.met[k]))
-    table.add_row("mean", f"{run.mean('mape'):.2f}", pct(run.mean("within_10pct")),
-                  f"{run.mean('spearman'):.3f}", pct(run.mean("coverage_95")),
-                  f"{run.mean('mape', True):.2f}", f"{run.mean('spearman', True):.3f}",
-                  yes_no(run.mean_met))
+        table.add_row(
+            str(k),
+            f"{rep['mape'][k]:.2f}",
+            pct(rep["within_10pct"][k]),
+            f"{rep['spearman'][k]:.3f}",
+            pct(rep["coverage_95"][k]),
+            f"{mem['mape'][k]:.2f}",
+            f"{mem['spearman'][k]:.3f}",
+            yes_no(run.met[k]),
+        )
+    table.add_row(
+        "mean",
+        f"{run.mean('mape'):.2f}",
+        pct(run.mean("within_10pct")),
+        f"{run.mean('spearman'):.3f}",
+        pct(run.mean("coverage_95")),
+        f"{run.mean('mape', True):.2f}",
+        f"{run.mean('spearman', True):.3f}",
+        yes_no(run.mean_met),
+    )
     return table
 
 
 def summary_columns(table: Table, first: tuple[str, ...]) -> None:
-    for col in (*first, "MAPE %", "worst MAPE %", "within ±10 %", "Spearman", "worst Spearman",
-                "95 % cov. %", "MAPE % (members)", "fit s", "target met", "clusters met"):
+    for col in (
+        *first,
+        "MAPE %",
+        "worst MAPE %",
+        "within ±10 %",
+        "Spearman",
+        "worst Spearman",
+        "95 % cov. %",
+        "MAPE % (members)",
+        "fit s",
+        "target met",
+        "clusters met",
+    ):
         table.add_column(col, justify="right")
 
 
 def summary_row(table: Table, first: tuple[str, ...], run: Run) -> None:
     rep = run.vs_rep
-    table.add_row(*first, f"{run.mean('mape'):.2f}", f"{rep['mape'].max():.2f}",
-                  pct(run.mean("within_10pct")), f"{run.mean('spearman'):.3f}",
-                  f"{rep['spearman'].min():.3f}", pct(run.mean("coverage_95")),
-                  f"{run.mean('mape', True):.2f}", f"{run.fit_s:.2f}", yes_no(run.mean_met),
-                  f"{run.met.sum()}/{len(run.met)}")
+    table.add_row(
+        *first,
+        f"{run.mean('mape'):.2f}",
+        f"{rep['mape'].max():.2f}",
+        pct(run.mean("within_10pct")),
+        f"{run.mean('spearman'):.3f}",
+        f"{rep['spearman'].min():.3f}",
+        pct(run.mean("coverage_95")),
+        f"{run.mean('mape', True):.2f}",
+        f"{run.fit_s:.2f}",
+        yes_no(run.mean_met),
+        f"{run.met.sum()}/{len(run.met)}",
+    )
 
 
 def mode_name(transfer: bool) -> str:
@@ -417,8 +469,9 @@ def mode_name(transfer: bool) -> str:
 
 
 def curve_table(evaluate: Evaluator, sizes: list[int]) -> Table:
-    table = Table(title=f"Learning curve and transfer ablation ({MAIN_FEATURES} features, mean "
-                        "over clusters)")
+    table = Table(
+        title=f"Learning curve and transfer ablation ({MAIN_FEATURES} features, mean over clusters)"
+    )
     summary_columns(table, ("n / cluster", "model"))
     for n in sizes:
         for transfer in (True, False):
@@ -437,8 +490,10 @@ def feature_table(evaluate: Evaluator, n: int) -> Table:
 
 
 def maxiter_table(evaluate: Evaluator, sizes: list[int]) -> Table:
-    table = Table(title=f"Fit setting: L-BFGS maxiter {MAXITER} vs {MAXITER_ALT} "
-                        f"(fit_timeout_s=None, {MAIN_FEATURES})")
+    table = Table(
+        title=f"Fit setting: L-BFGS maxiter {MAXITER} vs {MAXITER_ALT} "
+        f"(fit_timeout_s=None, {MAIN_FEATURES})"
+    )
     summary_columns(table, ("n / cluster", "model", "maxiter"))
     for n in sizes:
         for transfer in (True, False):
@@ -450,11 +505,21 @@ def maxiter_table(evaluate: Evaluator, sizes: list[int]) -> Table:
 
 def init_table(evaluate: Evaluator, sizes: list[int]) -> Table:
     seeds = range(evaluate.seed, evaluate.seed + INIT_SEEDS)
-    table = Table(title=f"MultiTaskGP init sensitivity: {INIT_SEEDS} torch seeds of the random "
-                        f"task-covariance init ({MAIN_FEATURES}); mean over clusters, then "
-                        "mean (min-max) over seeds")
-    for col in ("n / cluster", "maxiter", "MAPE %", "Spearman", "95 % cov. %", "fit s",
-                "seeds target met", "clusters met"):
+    table = Table(
+        title=f"MultiTaskGP init sensitivity: {INIT_SEEDS} torch seeds of the random "
+        f"task-covariance init ({MAIN_FEATURES}); mean over clusters, then "
+        "mean (min-max) over seeds"
+    )
+    for col in (
+        "n / cluster",
+        "maxiter",
+        "MAPE %",
+        "Spearman",
+        "95 % cov. %",
+        "fit s",
+        "seeds target met",
+        "clusters met",
+    ):
         table.add_column(col, justify="right")
     for n in sizes:
         for maxiter in (MAXITER, MAXITER_ALT):
@@ -462,7 +527,10 @@ def init_table(evaluate: Evaluator, sizes: list[int]) -> Table:
             mape = [r.mean("mape") for r in runs]
             rho = [r.mean("spearman") for r in runs]
             table.add_row(
-                str(n), str(maxiter), spread(mape, ".2f"), spread(rho, ".3f"),
+                str(n),
+                str(maxiter),
+                spread(mape, ".2f"),
+                spread(rho, ".3f"),
                 pct(np.mean([r.mean("coverage_95") for r in runs])),
                 f"{np.mean([r.fit_s for r in runs]):.2f}",
                 f"{sum(r.mean_met for r in runs)}/{len(runs)}",
@@ -476,17 +544,31 @@ def spread(values: list[float], fmt: str) -> str:
 
 
 def timing_table(timings: dict[tuple[int, str], Timing], feature_s: float) -> Table:
-    table = Table(title=f"Timing: fit (median of {FIT_REPEATS}) and predict {POP_SIZE} configs "
-                        f"on every cluster; features of {POP_SIZE} configs: {feature_s:.3f} s; "
-                        f"1-min load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
-    for col in ("torch threads", "model", "fit s", f"fit < {TARGET_FIT_S:g} s",
-                "predict s (first)", f"predict s (median of {WARM_PREDICTS})",
-                f"predict < {TARGET_PREDICT_S:g} s (first)"):
+    table = Table(
+        title=f"Timing: fit (median of {FIT_REPEATS}) and predict {POP_SIZE} configs "
+        f"on every cluster; features of {POP_SIZE} configs: {feature_s:.3f} s; "
+        f"1-min load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
+    )
+    for col in (
+        "torch threads",
+        "model",
+        "fit s",
+        f"fit < {TARGET_FIT_S:g} s",
+        "predict s (first)",
+        f"predict s (median of {WARM_PREDICTS})",
+        f"predict < {TARGET_PREDICT_S:g} s (first)",
+    ):
         table.add_column(col, justify="right")
     for (threads, name), t in timings.items():
-        table.add_row(str(threads), name, f"{t.fit_s:.2f}", yes_no(t.fit_s < TARGET_FIT_S),
-                      f"{t.cold_predict_s:.3f}", f"{t.warm_predict_s:.3f}",
-                      yes_no(t.cold_predict_s < TARGET_PREDICT_S))
+        table.add_row(
+            str(threads),
+            name,
+            f"{t.fit_s:.2f}",
+            yes_no(t.fit_s < TARGET_FIT_S),
+            f"{t.cold_predict_s:.3f}",
+            f"{t.warm_predict_s:.3f}",
+            yes_no(t.cold_predict_s < TARGET_PREDICT_S),
+        )
     return table
 
 
@@ -499,13 +581,19 @@ def smallest_n(evaluate: Evaluator, sizes: list[int], transfer: bool) -> str:
 
 
 def brief(run: Run) -> str:
-    return (f"MAPE {run.mean('mape'):.2f} % (worst cluster {run.vs_rep['mape'].max():.2f} %), "
-            f"Spearman {run.mean('spearman'):.3f} (worst {run.vs_rep['spearman'].min():.3f})")
+    return (
+        f"MAPE {run.mean('mape'):.2f} % (worst cluster {run.vs_rep['mape'].max():.2f} %), "
+        f"Spearman {run.mean('spearman'):.3f} (worst {run.vs_rep['spearman'].min():.3f})"
+    )
 
 
 def summary(
-    setting: Setting, evaluate: Evaluator, sizes: list[int], args: argparse.Namespace,
-    timings: dict[tuple[int, str], Timing], wall_s: float,
+    setting: Setting,
+    evaluate: Evaluator,
+    sizes: list[int],
+    args: argparse.Namespace,
+    timings: dict[tuple[int, str], Timing],
+    wall_s: float,
 ) -> str:
     n_max, n_abl = sizes[-1], min(ABLATION_N, sizes[-1])
     main = evaluate(n_max, True)
@@ -522,24 +610,41 @@ def summary(
         f"; independent {smallest_n(evaluate, sizes, False)}.",
     ]
     lines += [
-        f"- n={n}: MultiTaskGP {brief(evaluate(n, True))}; independent "
-        f"{brief(evaluate(n, False))}."
-        for n in sizes if n <= SMALL_N
+        f"- n={n}: MultiTaskGP {brief(evaluate(n, True))}; independent {brief(evaluate(n, False))}."
+        for n in sizes
+        if n <= SMALL_N
     ]
-    lines.append(f"- Features at {n_abl}/cluster (MultiTaskGP): " + "; ".join(
-        f"{f} MAPE {evaluate(n_abl, True, f).mean('mape'):.2f} % / Spearman "
-        f"{evaluate(n_abl, True, f).mean('spearman'):.3f}" for f in FEATURES) + ".")
+    lines.append(
+        f"- Features at {n_abl}/cluster (MultiTaskGP): "
+        + "; ".join(
+            f"{f} MAPE {evaluate(n_abl, True, f).mean('mape'):.2f} % / Spearman "
+            f"{evaluate(n_abl, True, f).mean('spearman'):.3f}"
+            for f in FEATURES
+        )
+        + "."
+    )
     seeds = range(evaluate.seed, evaluate.seed + INIT_SEEDS)
     lines += [
-        f"- MultiTaskGP, {n}/cluster over {INIT_SEEDS} init seeds: " + "; ".join(
-            f"maxiter {it} MAPE " + spread([evaluate(n, True, maxiter=it, init_seed=s).mean("mape")
-                                            for s in seeds], ".2f") + " %"
-            for it in (MAXITER, MAXITER_ALT)) + "."
+        f"- MultiTaskGP, {n}/cluster over {INIT_SEEDS} init seeds: "
+        + "; ".join(
+            f"maxiter {it} MAPE "
+            + spread(
+                [evaluate(n, True, maxiter=it, init_seed=s).mean("mape") for s in seeds], ".2f"
+            )
+            + " %"
+            for it in (MAXITER, MAXITER_ALT)
+        )
+        + "."
         for n in fit_sizes(sizes)
     ]
-    lines.append("- Timing: " + "; ".join(
-        f"{name} @ {threads} thr: fit {t.fit_s:.2f} s, predict {t.cold_predict_s:.3f} s"
-        for (threads, name), t in timings.items()) + ".")
+    lines.append(
+        "- Timing: "
+        + "; ".join(
+            f"{name} @ {threads} thr: fit {t.fit_s:.2f} s, predict {t.cold_predict_s:.3f} s"
+            for (threads, name), t in timings.items()
+        )
+        + "."
+    )
     lines.append(f"- Wall time of the benchmark: {wall_s:.0f} s.")
     return "\n".join(lines)
 
@@ -556,12 +661,20 @@ def fit_sizes(sizes: list[int]) -> list[int]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--per-cluster", type=int, default=100,
-                        help="largest number of training configs per cluster")
+    parser.add_argument(
+        "--per-cluster",
+        type=int,
+        default=100,
+        help="largest number of training configs per cluster",
+    )
     parser.add_argument("--test", type=int, default=1000, help="held-out random configs")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=1,
-                        help="torch threads for the GP fits (the timing also runs torch's default)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch threads for the GP fits (the timing also runs torch's default)",
+    )
     args = parser.parse_args()
     if args.per_cluster < 2 or args.test < 2 or args.threads < 1:
         parser.error("need --per-cluster >= 2, --test >= 2 and --threads >= 1")
@@ -573,31 +686,40 @@ def main() -> None:
     sizes = curve_sizes(args.per_cluster)
     n_design = max(args.per_cluster, TIMING_POINTS)
     data = build_data(setting, n_design, args.test, args.seed)
-    console.log(f"setting, {n_design} x {setting.k} measurements and test truths: "
-                f"{time.perf_counter() - start:.0f} s")
+    console.log(
+        f"setting, {n_design} x {setting.k} measurements and test truths: "
+        f"{time.perf_counter() - start:.0f} s"
+    )
     console.print(setting_table(setting, data))
 
     evaluate = Evaluator(data, args.seed)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # torch / gpytorch internals
         for transfer in (True, False):
-            console.print(cluster_table(
-                evaluate(sizes[-1], transfer),
-                f"{mode_name(transfer)}, {MAIN_FEATURES} features, {sizes[-1]} configs per "
-                f"cluster; truth: representative (members: cluster-mean of its devices)",
-            ))
+            console.print(
+                cluster_table(
+                    evaluate(sizes[-1], transfer),
+                    f"{mode_name(transfer)}, {MAIN_FEATURES} features, {sizes[-1]} configs per "
+                    f"cluster; truth: representative (members: cluster-mean of its devices)",
+                )
+            )
         console.print(curve_table(evaluate, sizes))
         console.print(feature_table(evaluate, min(ABLATION_N, sizes[-1])))
         console.print(maxiter_table(evaluate, fit_sizes(sizes)))
         console.print(init_table(evaluate, fit_sizes(sizes)))
         thread_counts = sorted({args.threads, default_threads})
         timings = run_timings(data, setting, thread_counts, args.seed)
-    feature_s = time_features(setting.space, random_configs(
-        setting.space, POP_SIZE, np.random.default_rng(args.seed + 2)))
+    feature_s = time_features(
+        setting.space, random_configs(setting.space, POP_SIZE, np.random.default_rng(args.seed + 2))
+    )
     console.print(timing_table(timings, feature_s))
     console.print("\nSummary (markdown):\n")
-    console.print(summary(setting, evaluate, sizes, args, timings, time.perf_counter() - start),
-                  markup=False, highlight=False, soft_wrap=True)
+    console.print(
+        summary(setting, evaluate, sizes, args, timings, time.perf_counter() - start),
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 if __name__ == "__main__":

@@ -66,9 +66,7 @@ class DriftProfile:
     noise: float
 
 
-FACTORY_FRESH = (
-    DriftProfile("factory", 1.0, 1.0, 1.0, 1.0, 0.03, 0.02, 0.05, noise=0.02),
-)
+FACTORY_FRESH = (DriftProfile("factory", 1.0, 1.0, 1.0, 1.0, 0.03, 0.02, 0.05, noise=0.02),)
 """Units straight off the line: silicon / board spread only."""
 
 FIELD_AGED = (

@@ -112,9 +112,7 @@ class FleetClusters:
         """
         if self.fleet is not None:
             true = self.fleet.true_latency_ms(X)  # (N, D)
-            return np.column_stack(
-                [true[:, self.labels == k].mean(axis=1) for k in range(self.k)]
-            )
+            return np.column_stack([true[:, self.labels == k].mean(axis=1) for k in range(self.k)])
         if not all(hasattr(d, "true_latency_ms") for d in self.representatives):
             return None
         return np.column_stack([d.true_latency_ms(X) for d in self.representatives])

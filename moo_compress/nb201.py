@@ -294,9 +294,7 @@ def _load(folder: Path) -> NB201Data:
         raise ValueError(f"{folder / 'accuracy_cifar10.csv'} has {len(accuracy)} rows, not 15625")
     rows = pd.RangeIndex(N_ARCHS)
     drop = ["nb201_index", "arch_str"]
-    latency = pd.concat(
-        [tables[f].drop(columns=drop).reindex(rows) for f in FILES[1:]], axis=1
-    )
+    latency = pd.concat([tables[f].drop(columns=drop).reindex(rows) for f in FILES[1:]], axis=1)
     accuracy = accuracy.reindex(rows)
     return NB201Data(
         folder=folder,

@@ -198,9 +198,7 @@ def plot_front(
     plt.close(fig)
 
 
-def front_table(
-    problem: FleetProblem, front: pd.DataFrame, references: pd.DataFrame
-) -> Table:
+def front_table(problem: FleetProblem, front: pd.DataFrame, references: pd.DataFrame) -> Table:
     """A rich table of the front with the reference rows first, and the fine-tuned
     accuracy where there is one."""
     acc = problem.accuracy_label

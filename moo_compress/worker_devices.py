@@ -90,9 +90,7 @@ def measure_on_worker(device_id: str, config_json: str) -> tuple[float, ...]:
     if device is None or lock is None:
         raise LookupError(f"device {device_id!r} is not registered on this worker")
     space = device.space
-    config = (space.config_type if space is not None else CompressionConfig).from_json(
-        config_json
-    )
+    config = (space.config_type if space is not None else CompressionConfig).from_json(config_json)
     with lock:
         result = device.measure(config)
     if not isinstance(result, Measurement):

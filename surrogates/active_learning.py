@@ -134,8 +134,9 @@ class ActiveLearningPolicy:
         Raises ``ValueError`` if that would exceed a budget (nothing recorded).
         """
         if n < 0 or n > self.remaining(cluster):
-            raise ValueError(f"cannot spend {n} on cluster {cluster}: "
-                             f"{self.remaining(cluster)} remaining")
+            raise ValueError(
+                f"cannot spend {n} on cluster {cluster}: {self.remaining(cluster)} remaining"
+            )
         self.spent[cluster] += n
 
     def front_relevant(
@@ -187,10 +188,14 @@ class ActiveLearningPolicy:
         mean_ms = np.asarray(mean_ms, dtype=float)
         std_ms = np.asarray(std_ms, dtype=float)
         if mean_ms.ndim != 2 or std_ms.shape != mean_ms.shape:
-            raise ValueError(f"mean_ms and std_ms must share shape (n, K), got "
-                             f"{mean_ms.shape} and {std_ms.shape}")
-        if not (np.all(np.isfinite(mean_ms) & (mean_ms > 0))
-                and np.all(np.isfinite(std_ms) & (std_ms >= 0))):
+            raise ValueError(
+                f"mean_ms and std_ms must share shape (n, K), got "
+                f"{mean_ms.shape} and {std_ms.shape}"
+            )
+        if not (
+            np.all(np.isfinite(mean_ms) & (mean_ms > 0))
+            and np.all(np.isfinite(std_ms) & (std_ms >= 0))
+        ):
             raise ValueError("need finite mean_ms > 0 and finite std_ms >= 0")
         if other_objectives is not None:
             other_objectives = np.asarray(other_objectives, dtype=float).reshape(len(mean_ms), -1)
@@ -217,11 +222,14 @@ class ActiveLearningPolicy:
         if given is None:
             return np.full(n_clusters, 1.0 / n_clusters)
         weights = np.asarray(given, dtype=float)
-        if weights.shape != (n_clusters,) or np.any(weights < 0) or not np.isclose(
-            weights.sum(), 1.0
+        if (
+            weights.shape != (n_clusters,)
+            or np.any(weights < 0)
+            or not np.isclose(weights.sum(), 1.0)
         ):
-            raise ValueError(f"cluster_weights must be {n_clusters} values >= 0 summing "
-                             f"to 1, got {given}")
+            raise ValueError(
+                f"cluster_weights must be {n_clusters} values >= 0 summing to 1, got {given}"
+            )
         return weights
 
 

@@ -175,8 +175,9 @@ def fit_model(
         warnings.simplefilter("ignore", OptimizationWarning)
         warnings.simplefilter("ignore", InputDataWarning)
         model = build()
-        fit_gpytorch_mll(ExactMarginalLogLikelihood(model.likelihood, model),
-                         optimizer_kwargs=options)
+        fit_gpytorch_mll(
+            ExactMarginalLogLikelihood(model.likelihood, model), optimizer_kwargs=options
+        )
     return model.eval()
 
 

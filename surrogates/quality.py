@@ -24,8 +24,9 @@ Z_95 = float(norm.ppf(0.975))
 def _check(y_true_ms: np.ndarray, mean_ms: np.ndarray, std_ms: np.ndarray) -> tuple:
     arrays = [np.asarray(a, dtype=np.float64) for a in (y_true_ms, mean_ms, std_ms)]
     if not arrays[0].shape == arrays[1].shape == arrays[2].shape or arrays[0].size == 0:
-        raise ValueError(f"y_true_ms, mean_ms, std_ms need one non-empty shape: "
-                         f"{[a.shape for a in arrays]}")
+        raise ValueError(
+            f"y_true_ms, mean_ms, std_ms need one non-empty shape: {[a.shape for a in arrays]}"
+        )
     for name, a in zip(("y_true_ms", "mean_ms", "std_ms"), arrays, strict=True):
         if not np.isfinite(a).all():
             raise ValueError(f"{name} contains NaN or inf")

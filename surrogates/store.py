@@ -239,9 +239,7 @@ class MeasurementStore:
                 found["schema_version"] = str(SCHEMA_VERSION)
         for key, value in expected.items():
             if found[key] != value:
-                raise ValueError(
-                    f"{self.path}: {key} is {found[key]!r}, expected {value!r}"
-                )
+                raise ValueError(f"{self.path}: {key} is {found[key]!r}, expected {value!r}")
 
     def _upgrade_from_v1(self) -> None:
         """Rebuild a version 1 table (whose CHECK refuses the new kind) with the current
@@ -389,4 +387,3 @@ def _record_from_row(row: tuple) -> Record:
         timestamp=values["timestamp"],
         id=values["id"],
     )
-

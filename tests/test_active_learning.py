@@ -93,9 +93,10 @@ def test_worst_case_latency_objective_keeps_balanced_candidate() -> None:
     std = np.full((2, 2), 0.25)
     other = np.array([[0.1], [0.1]])
     assert _policy().front_relevant(mean, std, other).tolist() == [True, True]
-    assert _policy().front_relevant(
-        mean, std, other, cluster_weights=[1.0, 0.0]
-    ).tolist() == [True, True]
+    assert _policy().front_relevant(mean, std, other, cluster_weights=[1.0, 0.0]).tolist() == [
+        True,
+        True,
+    ]
     # Worse on both the average and the worst case: dropped.
     mean = np.array([[10.0, 12.0], [19.0, 20.0]])
     assert _policy().front_relevant(mean, std, other).tolist() == [True, False]
@@ -109,9 +110,10 @@ def test_cluster_weights_define_fleet_average() -> None:
     std = np.zeros((2, 2))
     other = np.array([[0.1], [0.1]])
     assert _policy().front_relevant(mean, std, other).tolist() == [True, False]
-    assert _policy(cluster_weights=[0.0, 1.0]).front_relevant(
-        mean, std, other
-    ).tolist() == [False, True]
+    assert _policy(cluster_weights=[0.0, 1.0]).front_relevant(mean, std, other).tolist() == [
+        False,
+        True,
+    ]
 
 
 def test_already_measured_pairs_not_chosen() -> None:
@@ -161,12 +163,18 @@ def test_select_rejects_invalid_predictions() -> None:
     n_calls=st.integers(1, 12),
 )
 def test_budgets_never_exceeded(
-    seed: int, n_clusters: int, batch_size: int, budget_total: int,
-    per_cluster: int | None, n_calls: int,
+    seed: int,
+    n_clusters: int,
+    batch_size: int,
+    budget_total: int,
+    per_cluster: int | None,
+    n_calls: int,
 ) -> None:
     rng = np.random.default_rng(seed)
     policy = ActiveLearningPolicy(
-        rel_std_threshold=0.03, batch_size=batch_size, budget_total=budget_total,
+        rel_std_threshold=0.03,
+        batch_size=batch_size,
+        budget_total=budget_total,
         budget_per_cluster=per_cluster,
     )
     spent = np.zeros(n_clusters, dtype=int)

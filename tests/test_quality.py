@@ -21,8 +21,7 @@ def test_point_metrics_exact():
 
 
 def test_spearman_uses_average_ranks_for_ties():
-    r = quality_report(np.array([1.0, 1.0, 2.0, 3.0]), np.array([1.0, 2.0, 3.0, 4.0]),
-                       np.ones(4))
+    r = quality_report(np.array([1.0, 1.0, 2.0, 3.0]), np.array([1.0, 2.0, 3.0, 4.0]), np.ones(4))
     # ranks [1.5, 1.5, 3, 4] vs [1, 2, 3, 4]
     a, b = np.array([1.5, 1.5, 3, 4]) - 2.5, np.array([1.0, 2, 3, 4]) - 2.5
     assert r["spearman"] == pytest.approx((a @ b) / np.sqrt((a @ a) * (b @ b)))

@@ -79,17 +79,21 @@ class LocalShellTransport:
 def space() -> SearchSpace:
     torch.manual_seed(0)
     model = nn.Sequential(
-        nn.Conv2d(3, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU(),
-        nn.Conv2d(16, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU(),
-        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(16, 10),
+        nn.Conv2d(3, 16, 3, padding=1),
+        nn.BatchNorm2d(16),
+        nn.ReLU(),
+        nn.Conv2d(16, 16, 3, padding=1),
+        nn.BatchNorm2d(16),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(16, 10),
     ).eval()
     return SearchSpace.from_model(model, torch.randn(INPUT), bit_widths=(8, 32))
 
 
 @pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated:FutureWarning")
-def test_measure_pushes_torchscript_and_parses_output(
-    space: SearchSpace, tmp_path: Path
-) -> None:
+def test_measure_pushes_torchscript_and_parses_output(space: SearchSpace, tmp_path: Path) -> None:
     transport = CannedTransport(SPEED_BENCHMARK_OUTPUT)
     device = RemoteDevice(
         "pixel-7", transport, command=SPEED_BENCHMARK_COMMAND, remote_dir="/data/local/tmp"

@@ -68,9 +68,7 @@ def test_malformed_and_empty_problem_files(tmp_path, capsys):
     empty = tmp_path / "empty.py"
     empty.write_text("x = 1\n")
     assert main([str(empty)]) == 2
-    assert "must define exactly one FleetProblem subclass; found none" in (
-        capsys.readouterr().err
-    )
+    assert "must define exactly one FleetProblem subclass; found none" in (capsys.readouterr().err)
 
 
 def test_budget_too_small_is_a_usage_error(tmp_path, capsys):

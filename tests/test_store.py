@@ -171,8 +171,16 @@ def test_to_dataframe_columns(path: Path) -> None:
         store.add(Record("a", 0, CONFIG, "latency", (1.0, 3.0)))
         df = store.to_dataframe()
     assert list(df.columns) == [
-        "id", "run_id", "device_id", "cluster", "config_hash", "config_json",
-        "kind", "samples_json", "median", "timestamp",
+        "id",
+        "run_id",
+        "device_id",
+        "cluster",
+        "config_hash",
+        "config_json",
+        "kind",
+        "samples_json",
+        "median",
+        "timestamp",
     ]
     assert len(df) == 1
     assert json.loads(df.loc[0, "samples_json"]) == [1.0, 3.0]
