@@ -10,11 +10,13 @@ Files written in the output folder:
 * ``summary.json``: what was run and what it cost, see :func:`summary`;
 * ``front.png``: the three objective pairs, reference rows marked;
 * ``knee/``: the knee-point model, see :mod:`moo_compress.export`.
+
+The set is replaced as a whole, ``summary.json`` last (see :mod:`moo_compress.output_set`):
+a reader sees the previous complete set or the new one, never a mix.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import matplotlib
@@ -26,6 +28,7 @@ import pandas as pd  # noqa: E402
 from rich.table import Table  # noqa: E402
 
 from moo_compress.finetune_front import add_finetune_columns, fine_tuned_scores  # noqa: E402
+from moo_compress.output_set import publish, staged_outputs  # noqa: E402
 from moo_compress.problem import FleetProblem  # noqa: E402
 from moo_compress.search import FleetSearch, SearchResult  # noqa: E402
 
@@ -111,14 +114,15 @@ def write_outputs(
             )
         gain = front[f"{label}_after_finetune"] - front[label]
         finetune["mean_gain"] = float(gain.mean()) if len(front) else None
-    front.to_csv(out / "front.csv", index=False)
-    references.to_csv(out / "references.csv", index=False)
     F = problem.objectives(result.accuracy, result.latency)
     knee = knee_index(F) if len(front) else None
-    knee_files = problem.export(result.X[knee], out / "knee") if knee is not None else []
-    info = summary(problem, search, result, front, wall_seconds, knee, knee_files, finetune)
-    (out / "summary.json").write_text(json.dumps(info, indent=2))
-    plot_front(problem, front, references, out / "front.png")
+    with staged_outputs(out) as folder:
+        front.to_csv(folder / "front.csv", index=False)
+        references.to_csv(folder / "references.csv", index=False)
+        knee_files = problem.export(result.X[knee], folder / "knee") if knee is not None else []
+        plot_front(problem, front, references, folder / "front.png")
+        info = summary(problem, search, result, front, wall_seconds, knee, knee_files, finetune)
+        publish(out, folder, info)
     return front, references, info
 
 
@@ -140,6 +144,7 @@ def summary(
     fleet = clusters.fleet
     return {
         "problem": problem.name,
+        "run_id": search.store.run_id,
         "seed": search.settings.seed,
         "accuracy_mode": problem.accuracy_mode,
         "n_devices": len(fleet) if fleet is not None else clusters.k,
