@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import sqlite3
 from pathlib import Path
@@ -12,8 +13,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
+from moo_compress import manifest
 from moo_compress.config import CompressionConfig
 from moo_compress.run import UsageError, main, parse_args
+from moo_compress.search import SearchSettings
 from surrogates.store import SCHEMA_VERSION, MeasurementStore
 
 TINY = Path(__file__).parent / "problems" / "tiny_fleet.py"
@@ -122,7 +125,7 @@ def _problem_file(tmp_path: Path, space_options: str) -> Path:
         ('{"ratios": [0.5, 0.1]}', "ratios=[0.5, 0.1] is not allowed"),
         ('{"granularity": 3}', "granularity=3 is not allowed"),
         ('{"frobnicate": 1}', "space_options: "),
-        ("[1, 2]", "space_options: "),
+        ("[1, 2]", "space_options = [1, 2] is not allowed; allowed: a dict"),
     ],
 )
 def test_search_space_options_of_the_wrong_type(tmp_path, capsys, options, message):
@@ -130,11 +133,28 @@ def test_search_space_options_of_the_wrong_type(tmp_path, capsys, options, messa
     assert message in _one_line(capsys)
 
 
+def _tiny_manifest(seed: int = 3) -> str:
+    """The manifest JSON a new ``tiny_fleet --seed 3`` run writes."""
+    spec = importlib.util.spec_from_file_location("tiny_for_manifest", TINY)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    problem = module.TinyFleet(seed=seed)
+    settings = SearchSettings(budget=80, accuracy_budget=24, pop_size=8, generations=3, seed=seed)
+    connection = {"scheduler": None, "tls_ca_file": None, "tls_cert": None, "tls_key": None}
+    return manifest.new_manifest(
+        problem, TINY, settings, {**connection, "insecure": False}, 0, manifest.identity(problem)
+    ).to_json()
+
+
 def test_store_of_another_problem_or_version_is_refused(tmp_path, capsys):
     out = tmp_path / "run"
     out.mkdir()
-    with MeasurementStore(out / "measurements.sqlite", "other:123", "x"):
+    with MeasurementStore(out / "measurements.sqlite", "other:123", "x") as store:
         pass
+    assert main([str(TINY), "--out", str(out), "--seed", "3", "--resume"]) == 2
+    assert "has no run manifest" in _one_line(capsys)
+    with MeasurementStore(out / "measurements.sqlite", "other:123", "x") as store:
+        store.write_meta(manifest.MANIFEST_KEY, _tiny_manifest())
     assert main([str(TINY), "--out", str(out), "--seed", "3", "--resume"]) == 2
     assert "problem is 'other:123', expected 'tiny_fleet:" in _one_line(capsys)
     with sqlite3.connect(out / "measurements.sqlite") as db:

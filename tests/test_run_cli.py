@@ -40,7 +40,25 @@ def _run(args: list[str], cwd: Path | None = None) -> subprocess.CompletedProces
         (["nope.py"], "error: problem file 'nope.py' does not exist"),
         (
             [str(TINY), "--budget", "0"],
-            "argument --budget: 0 is not allowed; allowed: an integer >= 1",
+            "argument --budget: 0 is not allowed; allowed: an integer from 1 to 1000000",
+        ),
+        (
+            [str(TINY), "--pop-size", "100000000"],
+            "argument --pop-size: 100000000 is not allowed; allowed: an integer from 4 to 10000",
+        ),
+        (
+            [str(TINY), "--seed", "4294967296"],
+            "argument --seed: 4294967296 is not allowed; allowed: an integer from 0 to 4294967295",
+        ),
+        ([str(TINY), "--out", ""], "argument --out: '' is not allowed; allowed: a folder path"),
+        (["--resume"], "--resume needs --out DIR"),
+        (
+            [str(TINY), "--scheduler", "tcp://127.0.0.1:8786"],
+            "is plain TCP: Dask's messages (pickled code and data) would travel unauthenticated",
+        ),
+        (
+            [str(TINY), "--scheduler", "ws://127.0.0.1:8786"],
+            "allowed: tls://HOST:PORT, or tcp://HOST:PORT with --insecure",
         ),
         ([str(TINY), "--pop-size", "x"], "argument --pop-size: 'x' is not an integer"),
         ([str(TINY), "--seed", "-1"], "argument --seed: -1 is not allowed"),
@@ -294,4 +312,7 @@ def test_bad_finetune_steps_in_the_problem_class(tmp_path, capsys):
     )
     assert main([str(problem), "--out", str(tmp_path / "run"), "--seed", "3"]) == 2
     err = capsys.readouterr().err.strip()
-    assert err == "error: BadFinetune.finetune_steps = -2 is not allowed; allowed: an integer >= 0"
+    assert err == (
+        "error: BadFinetune.finetune_steps = -2 is not allowed; allowed: an integer from 0 to "
+        "1000000"
+    )
