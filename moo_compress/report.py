@@ -27,6 +27,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from rich.table import Table  # noqa: E402
 
+from moo_compress.atomic_write import step  # noqa: E402
 from moo_compress.finetune_front import add_finetune_columns, fine_tuned_scores  # noqa: E402
 from moo_compress.output_set import publish, staged_outputs  # noqa: E402
 from moo_compress.problem import FleetProblem  # noqa: E402
@@ -117,9 +118,13 @@ def write_outputs(
     F = problem.objectives(result.accuracy, result.latency)
     knee = knee_index(F) if len(front) else None
     with staged_outputs(out) as folder:
+        step("stage front.csv")
         front.to_csv(folder / "front.csv", index=False)
+        step("stage references.csv")
         references.to_csv(folder / "references.csv", index=False)
+        step("stage knee/")
         knee_files = problem.export(result.X[knee], folder / "knee") if knee is not None else []
+        step("stage front.png")
         plot_front(problem, front, references, folder / "front.png")
         info = summary(problem, search, result, front, wall_seconds, knee, knee_files, finetune)
         publish(out, folder, info)

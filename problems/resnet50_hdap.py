@@ -12,10 +12,13 @@ Accuracy:
   and ``MOO_COMPRESS_IMAGENET_VAL`` (the validation folder, one sub-folder per class).
   ``--finetune-steps`` then needs ``MOO_COMPRESS_IMAGENET_TRAIN`` (the training folder,
   same layout); without it the fine-tune is skipped.
-* Otherwise FIDELITY to the uncompressed, randomly initialised model on generated
-  inputs, and every output says so. With random weights any pruning scrambles the
-  input-dependent part of the logits, so fidelity barely separates configurations:
+* Otherwise FIDELITY to the uncompressed model on generated inputs, and every output
+  says so: to the pretrained model when only ``MOO_COMPRESS_RESNET50_WEIGHTS`` is set, to
+  a randomly initialised one when neither is. With random weights any pruning scrambles
+  the input-dependent part of the logits, so fidelity barely separates configurations:
   the front is then essentially a latency front.
+* ``MOO_COMPRESS_IMAGENET_VAL`` without ``MOO_COMPRESS_RESNET50_WEIGHTS`` is refused
+  (ImageNet accuracy of random weights measures nothing).
 """
 
 from __future__ import annotations
@@ -45,8 +48,13 @@ class ResNet50HDAP(FleetCompressionProblem):
     generations = 15
 
     def build_model(self):
+        if IMAGENET_VAL and not WEIGHTS:
+            raise ValueError(
+                "MOO_COMPRESS_IMAGENET_VAL is set but MOO_COMPRESS_RESNET50_WEIGHTS is not: "
+                "ImageNet accuracy of random weights measures nothing; set both, or neither"
+            )
         model = torchvision.models.resnet50()
-        if WEIGHTS and IMAGENET_VAL:
+        if WEIGHTS:
             load_weights_file(model, WEIGHTS)
         return model, torch.randn(1, 3, 224, 224)
 

@@ -316,3 +316,50 @@ def test_bad_finetune_steps_in_the_problem_class(tmp_path, capsys):
         "error: BadFinetune.finetune_steps = -2 is not allowed; allowed: an integer from 0 to "
         "1000000"
     )
+
+
+NOT_REPRODUCIBLE = {"knee/model.torchscript.pt"}
+"""Output files whose bytes differ between two runs with the same content (TorchScript
+archives); the chaos test compares the others byte for byte (by digest)."""
+
+
+def test_a_kill_at_every_output_step_leaves_the_old_or_the_new_set(tiny_run, tmp_path):
+    """Chaos: a ``--resume --finetune-steps 1`` of the finished tiny run (its new output
+    set differs from the old one) is killed (SIGKILL) at each output-writing step in turn
+    (:data:`moo_compress.atomic_write.STEP_HOOK`). Every time a reader of the folder finds
+    one complete set, verified against the digests in its summary.json: the old one or
+    the new one, never a mix; a ``--resume`` then finishes with the uninterrupted new set
+    and leaves nothing stale."""
+    out, _ = tiny_run
+    driver = Path(__file__).parent / "chaos_outputs.py"
+    args = [str(TINY), "--resume", "--finetune-steps", "1"]
+    result = subprocess.run(
+        [sys.executable, str(driver), str(out), str(tmp_path), *args],
+        capture_output=True,
+        text=True,
+        timeout=1500,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout)
+    assert report["reference_status"] == 0
+    steps = report["steps"]
+    assert "switch to the new set" in steps and "stage front.csv" in steps, steps
+
+    def digests(seen: dict) -> dict:
+        return {k: v for k, v in seen["files"].items() if k not in NOT_REPRODUCIBLE}
+
+    old, new = report["before"], report["reference"]
+    assert old["summary"]["finetune_steps"] == 0 and new["summary"]["finetune_steps"] == 1
+    assert digests(old) != digests(new)
+    switched = steps.index("switch to the new set")
+    for i, kill in enumerate(report["kills"]):
+        seen = kill["after_kill"]
+        assert kill["status"] == -signal.SIGKILL, kill["step"]
+        assert "error" not in seen and seen["summary"] is not None, (kill["step"], seen)
+        expected = old if i <= switched else new  # killed before or after the switch
+        assert seen["summary"]["finetune_steps"] == expected["summary"]["finetune_steps"]
+        assert digests(seen) == digests(expected), kill["step"]
+        resumed = kill["after_resume"]
+        assert kill["resume_status"] == 0, kill["step"]
+        assert resumed["front"] == new["front"] and digests(resumed) == digests(new)
+        assert len(resumed["sets"]) == 1 and not any(".tmp-" in n for n in resumed["top_level"])
