@@ -139,7 +139,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 def check_scheduler(address: str, tls: bool, insecure: bool) -> None:
     """Refuse a scheduler address that would send Dask's pickles in the clear, unless
-    ``insecure``; then warn on stderr.
+    ``insecure`` (:func:`_dispatcher` then warns when it connects).
 
     Raises:
         UsageError: not ``tls://`` or ``tcp://``; ``tls://`` without TLS files; plain
@@ -163,11 +163,6 @@ def check_scheduler(address: str, tls: bool, insecure: bool) -> None:
             "travel unauthenticated and unencrypted; use tls:// with --tls-ca-file, --tls-cert "
             "and --tls-key, or add --insecure on a network you trust"
         )
-    print(
-        f"warning: --insecure: measuring through {address} without authentication or "
-        "encryption; anyone who can reach it can run code on the workers and on this machine",
-        file=sys.stderr,
-    )
 
 
 def _security(args: argparse.Namespace) -> Security | None:
@@ -192,6 +187,12 @@ def _dispatcher(args: argparse.Namespace, problem: FleetProblem):
         yield None
         return
     security = _security(args)
+    if security is None:
+        print(
+            f"warning: --insecure: measuring through {args.scheduler} without authentication "
+            "or encryption; anyone who can reach it can run code on the workers and here",
+            file=sys.stderr,
+        )
     try:
         client = connect(args.scheduler, security)
     except (OSError, ValueError, TypeError) as exc:  # unreachable, refused, or no TLS context
@@ -420,7 +421,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"this is {version}.[/yellow]",
                 highlight=False,
             )
-        if store.count() == 0:
+        if _measured(store) == 0:
             console.print(
                 "[yellow]--resume: the store holds no measurement yet; the run starts from "
                 "the beginning.[/yellow]",
