@@ -52,7 +52,7 @@ from rich.table import Table
 from moo_compress.problem import FleetCompressionProblem
 from moo_compress.run import fingerprint, load_problem_class
 from moo_compress.search import FleetSearch, SearchSettings
-from surrogates.store import MeasurementStore
+from moo_compress.store import MeasurementStore
 
 PROBLEMS = Path(__file__).resolve().parent.parent / "problems"
 FILES = ("resnet8_digits_mcu.py", "resnet8_digits_mcu_size.py")

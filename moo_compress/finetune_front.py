@@ -5,7 +5,7 @@ training data (see :meth:`~moo_compress.accuracy.AccuracyEvaluator.fine_tuned`) 
 scored again. The reported front stays the search's measured front: dominance is decided
 by the accuracy measured before fine-tuning, the value the search compared every
 candidate by; the fine-tuned value is reported beside it. Results go through the
-:class:`~surrogates.store.MeasurementStore` (kind ``accuracy_finetuned``, the steps and
+:class:`~moo_compress.store.MeasurementStore` (kind ``accuracy_finetuned``, the steps and
 learning rate in ``device_id``), so a resumed run does not fine-tune anything twice.
 """
 
@@ -16,7 +16,7 @@ import pandas as pd
 
 from moo_compress.problem import FleetProblem
 from moo_compress.search import ACCURACY_DEVICE
-from surrogates.store import MeasurementStore
+from moo_compress.store import MeasurementStore
 
 FINETUNED_KIND = "accuracy_finetuned"
 

@@ -38,7 +38,7 @@ from moo_compress.problem import FleetProblem  # noqa: E402
 from moo_compress.report import front_table, write_outputs  # noqa: E402
 from moo_compress.search import FleetSearch, SearchSettings, candidate_devices  # noqa: E402
 from moo_compress.search import Progress as SearchProgress  # noqa: E402
-from surrogates.store import MeasurementStore  # noqa: E402
+from moo_compress.store import MeasurementStore  # noqa: E402
 
 STORE_NAME = "measurements.sqlite"
 

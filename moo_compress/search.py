@@ -12,7 +12,7 @@ At the end every configuration of the predicted front (and two reference rows) i
 measured for real on every cluster's representative and evaluated for accuracy, and
 the reported front is the non-dominated set of those measured values.
 
-Every measurement goes through the :class:`~surrogates.store.MeasurementStore` first,
+Every measurement goes through the :class:`~moo_compress.store.MeasurementStore` first,
 so a resumed run with the same seed replays the same decisions from the store and
 never measures anything twice. What the store lacks is measured in batches through a
 :class:`~moo_compress.dispatch.Dispatcher` (Dask workers, one measurement at a time per
@@ -48,7 +48,7 @@ from moo_compress.problem import FleetProblem
 from surrogates.active_learning import ActiveLearningPolicy, initial_design
 from surrogates.cluster_surrogate import ClusterSurrogate
 from surrogates.gp_surrogate import GPSurrogate, single_threaded
-from surrogates.store import MeasurementStore, Record, config_hash
+from moo_compress.store import MeasurementStore, Record, config_hash
 
 ACCURACY_DEVICE = "accuracy-evaluator"
 """Store ``device_id`` of accuracy evaluations (they run on this machine)."""

@@ -14,7 +14,7 @@ from moo_compress.dispatch import Dispatcher, Request, RetryPolicy, embedded_cli
 from moo_compress.dispatch.outliers import OutlierCheck
 from moo_compress.run import fingerprint
 from moo_compress.search import FleetSearch, SearchSettings, candidate_devices
-from surrogates.store import MeasurementStore
+from moo_compress.store import MeasurementStore
 
 TINY = Path(__file__).parent / "problems" / "tiny_fleet.py"
 FAST = RetryPolicy(

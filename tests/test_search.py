@@ -9,7 +9,7 @@ import numpy as np
 
 from moo_compress.accuracy import FidelityEvaluator
 from moo_compress.search import FleetSearch, SearchSettings
-from surrogates.store import MeasurementStore
+from moo_compress.store import MeasurementStore
 
 TINY = Path(__file__).parent / "problems" / "tiny_fleet.py"
 

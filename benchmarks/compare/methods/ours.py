@@ -19,7 +19,7 @@ from benchmarks.compare.task import Task
 from moo_compress.problem import FleetProblem
 from moo_compress.run import fingerprint
 from moo_compress.search import FleetSearch, SearchSettings
-from surrogates.store import MeasurementStore
+from moo_compress.store import MeasurementStore
 
 
 def fleet_search(problem: FleetProblem, budget: int, seed: int, transfer: bool) -> MethodResult:
