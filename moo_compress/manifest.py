@@ -39,8 +39,8 @@ import torch
 from torch import nn
 
 from moo_compress.problem import FleetProblem
-from moo_compress.search import SearchSettings
-from surrogates.store import SCHEMA_VERSION
+from moo_compress.search_settings import SearchSettings
+from moo_compress.store import SCHEMA_VERSION
 
 MANIFEST_KEY = "manifest"
 """Key of the manifest in the store's ``meta`` table."""

@@ -14,10 +14,11 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from moo_compress import manifest
+from moo_compress.cli import UsageError, parse_args
 from moo_compress.config import CompressionConfig
-from moo_compress.run import UsageError, main, parse_args
-from moo_compress.search import SearchSettings
-from surrogates.store import SCHEMA_VERSION, MeasurementStore
+from moo_compress.run import main
+from moo_compress.search_settings import SearchSettings
+from moo_compress.store import SCHEMA_VERSION, MeasurementStore
 
 TINY = Path(__file__).parent / "problems" / "tiny_fleet.py"
 OPTIONS = [

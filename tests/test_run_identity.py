@@ -16,10 +16,11 @@ from pathlib import Path
 import pytest
 
 from moo_compress import manifest
-from moo_compress.run import fingerprint, main
+from moo_compress.problem_file import fingerprint
+from moo_compress.run import main
 from moo_compress.run_lock import FolderInUse, RunLock
-from moo_compress.search import SearchSettings
-from surrogates.store import MeasurementStore, Record
+from moo_compress.search_settings import SearchSettings
+from moo_compress.store import MeasurementStore, Record
 
 TINY = Path(__file__).parent / "problems" / "tiny_fleet.py"
 SUBCLASS = """import importlib.util, os
