@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import json
+import shlex
 import shutil
 import signal
 import sqlite3
@@ -184,11 +185,14 @@ def test_same_seed_gives_identical_front(tiny_run, tmp_path):
     assert refused.returncode == 2 and "--resume" in refused.stderr
 
 
-def _start_and_wait(out: Path, min_rows: int, resume: bool = False) -> subprocess.Popen:
+def _start_and_wait(
+    out: Path, min_rows: int, resume: bool = False, extra: tuple[str, ...] = ()
+) -> subprocess.Popen:
     """Start a tiny run in the background; return once its store holds ``min_rows``."""
     process = subprocess.Popen(
         [sys.executable, "-m", "moo_compress.run", str(TINY), "--out", str(out), "--seed", "3"]
-        + (["--resume"] if resume else []),
+        + (["--resume"] if resume else [])
+        + list(extra),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
@@ -238,17 +242,32 @@ def test_killed_run_resumes_to_the_same_front(tiny_run, tmp_path):
     assert len({(h, d, k) for _, h, d, k, _ in after}) == len(after)  # none repeated
 
 
-def test_ctrl_c_stops_cleanly_with_measurements_saved(tmp_path):
-    out = tmp_path / "interrupted"
-    process = _start_and_wait(out, min_rows=10)
+def test_ctrl_c_stops_cleanly_and_the_printed_command_resumes_the_same_run(tmp_path):
+    """Ctrl-C a run started with non-default settings in a folder whose name needs
+    quoting; the printed command is the short, shell-quoted ``--resume --out DIR``, and
+    running it finishes the run with the original settings."""
+    out = tmp_path / "interrupted run; $(touch x)"
+    options = ("--generations", "4", "--budget", "90", "--accuracy-budget", "30")
+    process = _start_and_wait(out, min_rows=10, extra=options)
     store = out / "measurements.sqlite"
     assert process.poll() is None, "the run ended before it could be interrupted"
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=120)
     assert process.returncode == 130, stderr[-2000:]
-    assert "interrupted:" in stderr and "--resume" in stderr and "Traceback" not in stderr
+    assert stderr.startswith("interrupted:") and "Traceback" not in stderr
     with sqlite3.connect(store) as db:
         assert db.execute("SELECT COUNT(*) FROM measurements").fetchone()[0] >= 10
+    command = stderr.strip().split("continue with: ", 1)[1]
+    assert command == f"python -m moo_compress.run --resume --out {shlex.quote(str(out))}"
+    argv = shlex.split(command)
+    resumed = subprocess.run(
+        [sys.executable, *argv[1:]], capture_output=True, text=True, timeout=600, cwd=tmp_path
+    )
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert not (tmp_path / "x").exists()
+    settings = json.loads((out / "summary.json").read_text())["settings"]
+    assert (settings["generations"], settings["budget"], settings["accuracy_budget"]) == (4, 90, 30)
+    assert (settings["seed"], settings["pop_size"]) == (3, 8)
 
 
 def test_knee_model_loads_back_and_matches_its_torchscript(tiny_run):
