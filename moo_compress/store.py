@@ -408,6 +408,9 @@ def _record_from_row(row: tuple, path: Path) -> Record:
         samples = tuple(float(s) for s in samples)
     except (TypeError, ValueError):
         raise bad("samples_json", "not a JSON list of numbers") from None
+    median = values["median"]
+    if not isinstance(median, float | int) or isinstance(median, bool):
+        raise bad("median", f"{median!r} is not a number")
     try:
         record = Record(
             device_id=values["device_id"],
@@ -424,8 +427,6 @@ def _record_from_row(row: tuple, path: Path) -> Record:
         raise bad("config_json", "not valid JSON") from None
     if record.config_hash != values["config_hash"]:
         raise bad("config_hash", f"does not match config_json (expected {record.config_hash})")
-    if not isinstance(values["median"], float | int) or isinstance(values["median"], bool):
-        raise bad("median", f"{values['median']!r} is not a number")
     try:
         validate(record)
     except ValueError as exc:

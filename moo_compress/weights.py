@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -43,7 +44,9 @@ def load_weights_file(model: nn.Module, path: str | Path) -> nn.Module:
     if not path.is_file():
         raise ValueError(f"weights file {str(path)!r} does not exist")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch's pickle-protocol chatter; errors still raise
+            warnings.simplefilter("ignore")
+            state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # damaged zip, pickle, or not a torch file at all
         reason = str(exc).splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ValueError(

@@ -190,3 +190,28 @@ def test_full_disk_stops_with_one_line_and_keeps_what_was_committed(tmp_path, ca
     assert "database or disk is full" in err and "10 measurements are saved" in err
     with sqlite3.connect(out / "measurements.sqlite") as db:
         assert db.execute("SELECT COUNT(*) FROM measurements").fetchone()[0] == 10
+
+
+@pytest.mark.parametrize("content", [b"", b"PK\x03\x04 truncated zip", b"\x80\x04garbage"])
+def test_corrupt_weights_file_is_one_line(tmp_path, capsys, monkeypatch, content):
+    """``MOO_COMPRESS_RESNET50_WEIGHTS`` naming a damaged file: one line naming the file,
+    exit code 2, before any measurement (and no output folder left behind)."""
+    weights = tmp_path / "resnet50.pth"
+    weights.write_bytes(content)
+    monkeypatch.setenv("MOO_COMPRESS_RESNET50_WEIGHTS", str(weights))
+    problem = Path(__file__).parents[1] / "problems" / "resnet50_hdap.py"
+    out = tmp_path / "run"
+    assert main([str(problem), "--out", str(out)]) == 2
+    err = _one_line(capsys)
+    assert f"weights file {str(weights)!r} is not a readable PyTorch state dict" in err
+    assert not out.exists()
+
+
+def test_imagenet_folder_without_weights_is_refused(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("MOO_COMPRESS_RESNET50_WEIGHTS", raising=False)
+    monkeypatch.setenv("MOO_COMPRESS_IMAGENET_VAL", str(tmp_path))
+    problem = Path(__file__).parents[1] / "problems" / "resnet50_hdap.py"
+    assert main([str(problem), "--out", str(tmp_path / "run")]) == 2
+    assert "MOO_COMPRESS_IMAGENET_VAL is set but MOO_COMPRESS_RESNET50_WEIGHTS is not" in (
+        _one_line(capsys)
+    )
