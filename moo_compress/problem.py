@@ -79,6 +79,8 @@ class FleetProblem(Problem):
             options override them).
         finetune_steps: Steps of the optional fine-tune of the final front (0: none;
             ``--finetune-steps`` overrides it), see :mod:`moo_compress.finetune_front`.
+        max_reported: M, the most configurations a method may report in the
+            comparison (``benchmarks.compare``, protocol v2).
     """
 
     name: str = "problem"
@@ -89,6 +91,7 @@ class FleetProblem(Problem):
     pop_size: int = 40
     generations: int = 20
     finetune_steps: int = 0
+    max_reported: int = 16
 
     space: SearchSpace
     clusters: FleetClusters
