@@ -116,23 +116,35 @@ def cache_key(task: Task, settings: dict) -> str:
     return digest.hexdigest()[:16]
 
 
+def constraints(task: Task, X: np.ndarray) -> np.ndarray:
+    """``(N, c)`` the problem's constraint values on the truth (feasible where <= 0)."""
+    X = np.atleast_2d(X)
+    F = task.true_objectives(X)
+    latency = task.problem.clusters.true_cluster_latency(X)
+    return task.problem.constraint_values(X, 1.0 - F[:, 0], latency)
+
+
 def compute(task: Task, settings: dict) -> dict[str, np.ndarray]:
-    """The three fronts (see the module docstring)."""
+    """The three fronts (see the module docstring), of feasible configurations only."""
     problem = task.problem
     enumerate_all = getattr(problem, "enumerate", None)
     if enumerate_all is not None:
         X = enumerate_all()
+        X = X[np.all(constraints(task, X) <= 0, axis=1)]
         return {name: X[non_dominated_index(own_objectives(task, name, X))] for name in ROWS}
+    n_constr = constraints(task, problem.baseline()[None]).shape[1]
     fronts = {}
     for name in ROWS:
-        found = optimise(
+        n_obj = 3 if name == "oracle" else 2
+        fronts[name] = optimise(
             problem,
-            lambda X, name=name: own_objectives(task, name, X)[:, : 2 if name != "oracle" else 3],
-            2 if name != "oracle" else 3,
+            lambda X, name=name, n_obj=n_obj: own_objectives(task, name, X)[:, :n_obj],
+            n_obj,
             task.seed,
             effort=settings["oracle_effort"],
+            constraints=(lambda X: constraints(task, X)) if n_constr else None,
+            n_constr=n_constr,
         )
-        fronts[name] = found
     return fronts
 
 
