@@ -67,15 +67,22 @@ class Reference:
         return F[non_dominated_index(F)]
 
     def row(self, task: Task, name: str) -> tuple[np.ndarray, np.ndarray]:
-        """The at most M configurations a reference row reports, chosen by greedy
-        hypervolume in the row's own objectives, and their ``(P, 3)`` reported
-        objectives (``oracle``: the truth; ``oracle_macs``: ``[loss, MACs, MACs]``;
-        ``oracle_nominal``: ``[loss, nominal ms, nominal ms]``), by which the deployed
-        configuration is chosen."""
+        """What a reference row reports, and its ``(P, 3)`` reported objectives, by
+        which the deployed configuration is chosen.
+
+        ``oracle``: the at most M rows of the ``oracle`` front chosen by greedy
+        hypervolume on the truth, reported with their true objectives (what a method
+        that knew everything and reported M rows would get). The floors: their whole
+        front, reported in their own objectives (``oracle_macs``: ``[loss, MACs,
+        MACs]``; ``oracle_nominal``: ``[loss, nominal ms, nominal ms]``) and scored on
+        the fleet, as in :mod:`benchmarks.compare.diagnostics`.
+        """
         X = self.fronts[name]
-        own = own_objectives(task, name, np.vstack([task.problem.baseline()[None], X]))
-        picks = choose(own[1:], own[0], task.max_reported)
-        return X[picks], own[1:][picks]
+        own = own_objectives(task, name, X)
+        if name == "oracle":
+            picks = choose(own, task.baseline_objectives(), task.max_reported)
+            X, own = X[picks], own[picks]
+        return X, own
 
 
 def own_objectives(task: Task, name: str, X: np.ndarray) -> np.ndarray:
