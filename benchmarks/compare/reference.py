@@ -94,7 +94,7 @@ def own_objectives(task: Task, name: str, X: np.ndarray) -> np.ndarray:
     return np.column_stack([loss, cost, cost])
 
 
-def settings_of(task: Task) -> dict:
+def settings_of(task: Task, effort: int = ORACLE_EFFORT) -> dict:
     """What the reference of ``task`` depends on, besides the problem file and truth."""
     problem = task.problem
     return {
@@ -102,7 +102,7 @@ def settings_of(task: Task) -> dict:
         "problem": task.name,
         "seed": task.seed,
         "exact": getattr(problem, "enumerate", None) is not None,
-        "oracle_effort": ORACLE_EFFORT,
+        "oracle_effort": effort,
         "pop_size": problem.pop_size,
         "generations": problem.generations,
     }
@@ -155,10 +155,10 @@ def compute(task: Task, settings: dict) -> dict[str, np.ndarray]:
     return fronts
 
 
-def load_reference(task: Task, cache_dir: Path | None) -> Reference:
+def load_reference(task: Task, cache_dir: Path | None, effort: int = ORACLE_EFFORT) -> Reference:
     """The reference of ``task``, from ``cache_dir`` if it holds it, else computed
-    (and written there)."""
-    settings = settings_of(task)
+    (and written there); ``effort``: see :data:`ORACLE_EFFORT` (``--quick`` uses 1)."""
+    settings = settings_of(task, effort)
     path = None
     if cache_dir is not None:
         path = Path(cache_dir) / f"{task.name}-seed{task.seed}-{cache_key(task, settings)}.npz"
