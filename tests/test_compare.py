@@ -125,6 +125,12 @@ def test_outputs_have_the_documented_columns(tmp_path, capsys):
     assert "| row | hv_fraction | ours W/T/L, p |" in table
     assert "| random |" in table and "| ours |" not in table
     assert "Worst-cluster deployment regret" in table and "Anytime" in table
+    # runs made in parallel combine into one table
+    merged = tmp_path / "merged"
+    assert main(["merge", f"{out},{out}", "--out", str(merged)]) == 0
+    assert len(pd.read_csv(merged / "results.csv")) == 2 * len(results)
+    assert "| random |" in (merged / "table.md").read_text()
+    assert main(["merge", str(tmp_path / "nothing"), "--out", str(merged)]) == 2
 
 
 def test_unknown_method_is_one_line_and_exit_2(tmp_path, capsys):

@@ -1,11 +1,15 @@
 """``python -m benchmarks.compare --problem P1,P2 --methods m1,m2 --out DIR``.
 
+(``python -m benchmarks.compare merge DIR1,DIR2 --out DIR [--publish]`` combines runs
+made in parallel into one table.)
+
 Runs every method under protocol v2 (:mod:`benchmarks.compare.protocol`) on paired
 seeds, scores it against the problem's fixed reference
 (:mod:`benchmarks.compare.reference`) and writes
 
 * ``DIR/results.csv``: one row per problem x method (or reference row) x seed,
-  columns :data:`COLUMNS`;
+  columns :data:`COLUMNS`; ``DIR/info.json``: the command, machine, date, wall and CPU
+  time, and what the tables say about each problem;
 * ``DIR/table.md``: per problem, the diagnostics, then every row against ``ours``
   (mean ± 95 % CI, wins/ties/losses, Wilcoxon p; see :mod:`benchmarks.compare.stats`);
 * with ``--publish``, ``benchmarks/RESULTS.md``: the same with the command, the
@@ -21,6 +25,7 @@ a population of at most 16, the smallest budget the search accepts (see
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import sys
@@ -257,12 +262,45 @@ def machine() -> str:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     console = Console(width=160)
+    merge = bool(argv) and argv[0] == "merge"
     try:
-        args = parse_args(argv)
+        args = parse_merge_args(argv[1:]) if merge else parse_args(argv)
         args.out.mkdir(parents=True, exist_ok=True)
     except (UsageError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if not merge and (code := run_comparison(args, argv, console)):
+        return code
+    parts = args.parts if merge else [args.out]
+    try:
+        text = combine(parts, args.out, args.publish)
+    except (OSError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    console.print(text, markup=False, highlight=False)
+    console.print(f"results in {args.out}/", highlight=False)
+    return 0
+
+
+def parse_merge_args(argv: list[str]) -> argparse.Namespace:
+    """``merge DIR1,DIR2 --out DIR [--publish]``: one table of several runs."""
+    parser = OneLineParser(
+        prog="python -m benchmarks.compare merge",
+        description="combine the results of several runs into one table",
+    )
+    parser.add_argument("parts", help="comma-separated output folders of earlier runs")
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--publish", action="store_true", help=f"also write {RESULTS_MD}")
+    args = parser.parse_args(argv)
+    args.parts = [Path(p.strip()) for p in args.parts.split(",") if p.strip()]
+    missing = [str(p) for p in args.parts if not (p / "info.json").is_file()]
+    if missing or not args.parts:
+        raise UsageError(f"no finished run in {missing}; allowed: folders written by a run")
+    return args
+
+
+def run_comparison(args: argparse.Namespace, argv: list[str], console: Console) -> int:
+    """Run every problem, seed and method; write ``results.csv`` and ``info.json``."""
     rows, info = [], {}
     seeds = {p: args.seeds_for.get(p, args.seeds) for p in args.problem}
     total = sum(seeds.values()) * len(args.methods)
@@ -274,7 +312,7 @@ def main(argv: list[str] | None = None) -> int:
         console=console,
     )
     bar = progress.add_task("compare", total=total, status="")
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     with progress:
         for problem in args.problem:
             for seed in range(args.first_seed, args.first_seed + seeds[problem]):
@@ -289,7 +327,8 @@ def main(argv: list[str] | None = None) -> int:
                     quicken(task)
                 progress.update(bar, status=f"{problem} seed {seed}: reference")
                 with pinned_threads():
-                    reference = load_reference(task, args.cache, 1 if args.quick else ORACLE_EFFORT)
+                    effort = 1 if args.quick else ORACLE_EFFORT
+                    reference = load_reference(task, args.cache, effort)
                 info[task.name] = _problem_info(
                     task, reference, seeds[problem], problem in args.seeds_for, args
                 )
@@ -303,21 +342,38 @@ def main(argv: list[str] | None = None) -> int:
                 pd.DataFrame(rows, columns=list(COLUMNS)).to_csv(
                     args.out / "results.csv", index=False
                 )
-    results = pd.DataFrame(rows, columns=list(COLUMNS))
+    run = {
+        "command": "python -m benchmarks.compare " + " ".join(argv),
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": machine(),
+        "elapsed_s": time.perf_counter() - started,
+        "cpu_s": time.process_time() - cpu_started,
+        "problems": info,
+    }
+    (args.out / "info.json").write_text(json.dumps(run, indent=1))
+    return 0
+
+
+def combine(parts: list[Path], out: Path, publish: bool) -> str:
+    """One ``table.md`` (and with ``publish``, ``RESULTS.md``) of the runs in ``parts``."""
+    results = pd.concat([pd.read_csv(p / "results.csv") for p in parts], ignore_index=True)
+    runs = [json.loads((p / "info.json").read_text()) for p in parts]
+    info = {name: about for run in runs for name, about in run["problems"].items()}
     text = markdown(results, info)
-    (args.out / "table.md").write_text(text)
-    elapsed = time.perf_counter() - started
-    if args.publish:
-        command = "python -m benchmarks.compare " + " ".join(argv)
-        now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    (out / "table.md").write_text(text)
+    if out not in parts:
+        results.to_csv(out / "results.csv", index=False)
+    if publish:
+        produced = "\n".join(
+            f"- `{run['command']}` on {run['date']} on {run['machine']}: "
+            f"{run['elapsed_s']:.0f} s wall, {run['cpu_s']:.0f} s CPU"
+            for run in runs
+        )
         RESULTS_MD.write_text(
-            f"# Comparison results\n\nProduced by `{command}` on {now} on {machine()}; "
-            f"{elapsed:.0f} s in total.\n\n"
+            f"# Comparison results\n\nProduced by:\n\n{produced}\n\n"
             f"Columns: see `COLUMNS` in `benchmarks/compare/__main__.py`.\n\n{text}"
         )
-    console.print(text, markup=False, highlight=False)
-    console.print(f"{elapsed:.0f} s; results in {args.out}/", highlight=False)
-    return 0
+    return text
 
 
 def _problem_info(task: Task, reference: Reference, n_seeds: int, fewer: bool, args) -> dict:
