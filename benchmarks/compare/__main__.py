@@ -313,7 +313,7 @@ def run_comparison(args: argparse.Namespace, argv: list[str], console: Console) 
     )
     bar = progress.add_task("compare", total=total, status="")
     started, cpu_started = time.perf_counter(), time.process_time()
-    with progress:
+    with progress, pinned_threads():  # building tasks and references too
         for problem in args.problem:
             for seed in range(args.first_seed, args.first_seed + seeds[problem]):
                 progress.update(bar, status=f"{problem} seed {seed}: building")
@@ -326,9 +326,8 @@ def run_comparison(args: argparse.Namespace, argv: list[str], console: Console) 
                 if args.quick:
                     quicken(task)
                 progress.update(bar, status=f"{problem} seed {seed}: reference")
-                with pinned_threads():
-                    effort = 1 if args.quick else ORACLE_EFFORT
-                    reference = load_reference(task, args.cache, effort)
+                effort = 1 if args.quick else ORACLE_EFFORT
+                reference = load_reference(task, args.cache, effort)
                 info[task.name] = _problem_info(
                     task, reference, seeds[problem], problem in args.seeds_for, args
                 )
