@@ -30,13 +30,13 @@ import os
 import platform
 import sys
 import time
-import warnings
 from datetime import UTC, datetime
 from pathlib import Path
 
-warnings.filterwarnings("ignore", category=FutureWarning, module=r"torch\.jit")
-warnings.filterwarnings("ignore", message="Sparse invariant checks")
-warnings.filterwarnings("ignore", message="A not p.d., added jitter")  # GP fits, handled
+from moo_compress.quiet import quiet_library_warnings
+
+if __name__ == "__main__":  # before the library's imports: some of them warn
+    quiet_library_warnings()
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
@@ -60,7 +60,7 @@ from benchmarks.compare.reference import (  # noqa: E402
 from benchmarks.compare.regret import DROPS, regrets  # noqa: E402
 from benchmarks.compare.tables import drop_label, markdown  # noqa: E402
 from benchmarks.compare.task import Task, default_accuracy_budget, load_task  # noqa: E402
-from moo_compress.run import OneLineParser, UsageError  # noqa: E402
+from moo_compress.cli import OneLineParser, UsageError  # noqa: E402
 from moo_compress.search import FleetSearch, SearchSettings  # noqa: E402
 
 MIN_SEEDS = 10
@@ -261,6 +261,7 @@ def machine() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    quiet_library_warnings()
     console = Console(width=160)
     merge = bool(argv) and argv[0] == "merge"
     try:

@@ -101,7 +101,7 @@ def settings_of(task: Task, effort: int = ORACLE_EFFORT) -> dict:
         "version": VERSION,
         "problem": task.name,
         "seed": task.seed,
-        "exact": getattr(problem, "enumerate", None) is not None,
+        "exact": problem.enumerate() is not None,
         "oracle_effort": effort,
         "pop_size": problem.pop_size,
         "generations": problem.generations,
@@ -134,9 +134,8 @@ def constraints(task: Task, X: np.ndarray) -> np.ndarray:
 def compute(task: Task, settings: dict) -> dict[str, np.ndarray]:
     """The three fronts (see the module docstring), of feasible configurations only."""
     problem = task.problem
-    enumerate_all = getattr(problem, "enumerate", None)
-    if enumerate_all is not None:
-        X = enumerate_all()
+    X = problem.enumerate()
+    if X is not None:
         X = X[np.all(constraints(task, X) <= 0, axis=1)]
         return {name: X[non_dominated_index(own_objectives(task, name, X))] for name in ROWS}
     n_constr = constraints(task, problem.baseline()[None]).shape[1]

@@ -23,17 +23,14 @@ from moo_compress.fleet_clusters import FleetClusters
 def nominal(task: Task, seed: int) -> MethodResult:
     nominal_clusters = FleetClusters.from_devices([task.nominal_device()])
     search_budget = task.budget - task.verification_cost
-    result, rows = fleet_search(
-        task.problem_for(nominal_clusters), search_budget, seed, False, task.max_reported
-    )
+    result, rows = fleet_search(task, seed, False, search_budget, nominal_clusters)
     searched = store_log(task, rows, clusters=False)
     meter = new_meter(task, task.budget - len(searched))
     X = np.asarray(result.X)
     F = np.column_stack([1.0 - result.accuracy, result.latency[:, 0], result.latency[:, 0]])
-    baseline_x = task.problem.baseline()
-    _, accuracy, latency = next(
-        row for row in result.references.values() if np.array_equal(row[0], baseline_x)
-    )
-    baseline = np.array([1.0 - accuracy, latency[0], latency[0]])
+    references = result.reference_rows
+    row = int(np.flatnonzero((task.problem.baseline() == references.X).all(axis=1))[0])
+    ms = references.latency[row, 0]
+    baseline = np.array([1.0 - references.accuracy[row], ms, ms])
     reported = report(task, meter, X, F, baseline)
     return MethodResult(reported.X, searched + reported.log)

@@ -19,29 +19,38 @@ import pandas as pd
 from benchmarks.compare.meter import Entry
 from benchmarks.compare.methods.result import MethodResult
 from benchmarks.compare.task import Task
-from moo_compress.problem import FleetProblem
-from moo_compress.run import fingerprint
+from moo_compress.fleet_clusters import FleetClusters
+from moo_compress.problem_file import fingerprint
 from moo_compress.search import FleetSearch, SearchResult, SearchSettings
-from surrogates.store import MeasurementStore
+from moo_compress.store import MeasurementStore
 
 
 def fleet_search(
-    problem: FleetProblem, budget: int, seed: int, transfer: bool, max_front: int
+    task: Task,
+    seed: int,
+    transfer: bool,
+    budget: int,
+    clusters: FleetClusters | None = None,
 ) -> tuple[SearchResult, pd.DataFrame]:
-    """Run a FleetSearch on ``problem`` in a throw-away store; its result and the
-    store's latency rows in the order they were taken."""
+    """Run a FleetSearch on the task's problem with ``budget`` latency measurements, the
+    task's accuracy and ``max_front = M``, on ``clusters`` (default: the problem's), in a
+    throw-away store; its result and the store's latency rows in the order taken."""
+    problem = task.problem
     settings = SearchSettings(
         budget=budget,
         pop_size=problem.pop_size,
         generations=problem.generations,
-        max_front=max_front,
+        max_front=task.max_reported,
         transfer=transfer,
         seed=seed,
     )
     with tempfile.TemporaryDirectory() as folder:
         store = MeasurementStore(Path(folder) / "m.sqlite", fingerprint(problem), "compare")
         try:
-            result = FleetSearch(problem, store, settings).run()
+            search = FleetSearch(
+                problem, store, settings, clusters=clusters, evaluator=task.evaluator
+            )
+            result = search.run()
             records = store.to_dataframe()
         finally:
             store.close()
@@ -69,7 +78,7 @@ def store_log(task: Task, rows: pd.DataFrame, clusters: bool) -> tuple[Entry, ..
 
 
 def _ours(task: Task, seed: int, transfer: bool) -> MethodResult:
-    result, rows = fleet_search(task.problem_for(), task.budget, seed, transfer, task.max_reported)
+    result, rows = fleet_search(task, seed, transfer, task.budget)
     return MethodResult(np.asarray(result.X), store_log(task, rows, clusters=True))
 
 
