@@ -146,3 +146,16 @@ def test_fewer_than_ten_seeds_needs_quick_or_a_stated_exception(tmp_path, capsys
     assert code == 2 and "--seeds 3 is not allowed" in err and ">= 10" in err
     code = main(["--problem", str(TINY), "--seeds-for", "other=3", "--out", str(tmp_path)])
     assert code == 2 and "--seeds-for" in capsys.readouterr().err
+
+
+def test_standin_evaluations_are_cached(tmp_path, monkeypatch):
+    first = load_task(str(TINY), seed=3, cache=tmp_path)
+    assert first.standin is not None and len(list(tmp_path.glob("standin-*.npy"))) == 1
+    X = first.random_configs(np.random.default_rng(1), 5)
+
+    def no_evaluation(self, x):
+        raise AssertionError("the cached stand-in evaluated a configuration again")
+
+    monkeypatch.setattr(type(first), "_evaluate", no_evaluation)
+    again = load_task(str(TINY), seed=3, cache=tmp_path)
+    assert np.array_equal(first.accuracy(X), again.accuracy(X))

@@ -319,7 +319,7 @@ def run_comparison(args: argparse.Namespace, argv: list[str], console: Console) 
             for seed in range(args.first_seed, args.first_seed + seeds[problem]):
                 progress.update(bar, status=f"{problem} seed {seed}: building")
                 try:
-                    task = load_task(problem, seed)
+                    task = load_task(problem, seed, args.cache)
                 except (ValueError, UsageError) as exc:
                     progress.stop()
                     print(f"error: {exc}", file=sys.stderr)

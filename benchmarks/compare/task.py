@@ -25,6 +25,8 @@ such a problem is then a comparison of latency handling, and the table says so.
 
 from __future__ import annotations
 
+import hashlib
+import inspect
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -82,6 +84,7 @@ class Task:
         seed: Its seed (methods get the same seed).
         n_standin: Real evaluations behind the stand-in of an expensive evaluator.
         source: The problem's file (its hash keys the cached reference front).
+        cache: Folder where the stand-in's real evaluations are cached, or None.
 
     Attributes:
         budget: Real latency measurements every method may spend (the problem's).
@@ -98,11 +101,13 @@ class Task:
         seed: int,
         n_standin: int = 20,
         source: Path | None = None,
+        cache: Path | None = None,
     ) -> None:
         self.problem = problem
         self.seed = seed
         self.name = problem.name
         self.source = source
+        self.cache = cache
         self.budget = problem.budget
         self.accuracy_budget = default_accuracy_budget(problem)
         self.max_reported = problem.max_reported
@@ -163,13 +168,39 @@ class Task:
     def _fit_standin(self, n: int) -> None:
         design = initial_design(self.problem.space.xl, self.problem.space.xu, n, self.seed)
         X = np.unique(np.vstack([self.problem.anchors(), design]), axis=0)
-        accuracy = np.array([self._evaluate(x) for x in X])
+        path = self._standin_path(X)
+        if path is not None and path.is_file():
+            accuracy = np.load(path)
+        else:
+            accuracy = np.array([self._evaluate(x) for x in X])
+            if path is not None:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                partial = path.with_suffix(".partial.npy")
+                np.save(partial, accuracy)
+                partial.replace(path)
         self.standin = AccuracyModel().fit(self.problem.features(X), accuracy)
         self.accuracy_note = (
             f"STAND-IN: a GP fitted on {len(X)} real {self.problem.accuracy_label} "
             "evaluations, shared by every method and the truth (the comparison is of "
             "latency handling)"
         )
+
+    def _standin_path(self, X: np.ndarray) -> Path | None:
+        """Where the stand-in's real evaluations of ``X`` are cached, or None. The key:
+        the seed, ``X``, the space, the evaluator's class and the source files defining
+        the problem's model and evaluator (problems that share them, like the two
+        ResNet50 fleets, share the evaluations)."""
+        if self.cache is None:
+            return None
+        problem = self.problem
+        digest = hashlib.sha256(X.tobytes())
+        digest.update(repr((self.seed, problem.space.var_names, type(problem.evaluator))).encode())
+        for hook in ("build_model", "build_accuracy"):
+            defined_in = getattr(type(problem), hook, None)
+            source = inspect.getsourcefile(defined_in) if defined_in is not None else None
+            if source is not None:
+                digest.update(Path(source).read_bytes())
+        return Path(self.cache) / f"standin-{digest.hexdigest()[:16]}.npy"
 
     @contextmanager
     def charging(self) -> Iterator[AccuracyLedger]:
@@ -296,7 +327,8 @@ def problem_path(name_or_file: str) -> Path:
     return path
 
 
-def load_task(name_or_file: str, seed: int) -> Task:
-    """The task of a problem name in ``problems/`` (e.g. ``resnet50_hdap``) or a file."""
+def load_task(name_or_file: str, seed: int, cache: Path | None = None) -> Task:
+    """The task of a problem name in ``problems/`` (e.g. ``resnet50_hdap``) or a file;
+    ``cache``: see :class:`Task`."""
     path = problem_path(name_or_file)
-    return Task(load_problem_class(path)(seed=seed), seed, source=path)
+    return Task(load_problem_class(path)(seed=seed), seed, source=path, cache=cache)
