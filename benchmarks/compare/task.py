@@ -35,6 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
+from moo_compress import compress, fake_quant, recovery
 from moo_compress.accuracy import AccuracyEvaluator
 from moo_compress.config import CompressionConfig
 from moo_compress.device import Device
@@ -187,19 +188,20 @@ class Task:
 
     def _standin_path(self, X: np.ndarray) -> Path | None:
         """Where the stand-in's real evaluations of ``X`` are cached, or None. The key:
-        the seed, ``X``, the space, the evaluator's class and the source files defining
-        the problem's model and evaluator (problems that share them, like the two
-        ResNet50 fleets, share the evaluations)."""
+        the seed, ``X``, the space, the evaluator's class and the source files of the
+        problem's model and evaluator and of compression (problems that share them,
+        like the two ResNet50 fleets, share the evaluations)."""
         if self.cache is None:
             return None
         problem = self.problem
         digest = hashlib.sha256(X.tobytes())
         digest.update(repr((self.seed, problem.space.var_names, type(problem.evaluator))).encode())
+        sources = {inspect.getsourcefile(type(problem.evaluator))}
+        sources |= {inspect.getsourcefile(m) for m in (compress, fake_quant, recovery)}
         for hook in ("build_model", "build_accuracy"):
-            defined_in = getattr(type(problem), hook, None)
-            source = inspect.getsourcefile(defined_in) if defined_in is not None else None
-            if source is not None:
-                digest.update(Path(source).read_bytes())
+            sources.add(inspect.getsourcefile(getattr(type(problem), hook)))
+        for source in sorted(filter(None, sources)):
+            digest.update(Path(source).read_bytes())
         return Path(self.cache) / f"standin-{digest.hexdigest()[:16]}.npy"
 
     @contextmanager
