@@ -15,10 +15,10 @@ from benchmarks.compare.__main__ import run_method, score_row
 from benchmarks.compare.anytime import measurements_to_regret
 from benchmarks.compare.meter import BudgetExhausted, Entry, key_of
 from benchmarks.compare.methods import METHODS
-from benchmarks.compare.methods.result import MethodResult
 from benchmarks.compare.protocol import ProtocolError, check, new_meter, pinned_threads
 from benchmarks.compare.reference import load_reference
 from benchmarks.compare.regret import regrets
+from benchmarks.compare.result import MethodResult
 from benchmarks.compare.task import AccuracyBudgetExhausted, AccuracyLedger, load_task
 
 TINY = Path(__file__).parent / "problems" / "tiny_fleet.py"

@@ -30,8 +30,8 @@ import torch
 from threadpoolctl import threadpool_limits
 
 from benchmarks.compare.meter import Meter
-from benchmarks.compare.methods.result import MethodResult
 from benchmarks.compare.metrics import LATENCY_REFERENCE, LOSS_MARGIN, non_dominated_index
+from benchmarks.compare.result import MethodResult
 from benchmarks.compare.task import AccuracyLedger, Task
 from moo_compress.front_choice import greedy_hv_subset
 

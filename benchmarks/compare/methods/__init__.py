@@ -17,7 +17,7 @@ from benchmarks.compare.methods.nominal import nominal
 from benchmarks.compare.methods.oneproxy import oneproxy
 from benchmarks.compare.methods.ours import ours, ours_notransfer
 from benchmarks.compare.methods.random_search import random_search
-from benchmarks.compare.methods.result import MethodResult
+from benchmarks.compare.result import MethodResult
 from benchmarks.compare.task import Task
 
 Runner = Callable[[Task, int], MethodResult]

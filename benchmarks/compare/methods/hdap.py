@@ -30,9 +30,9 @@ from sklearn.cluster import KMeans
 from sklearn.ensemble import GradientBoostingRegressor
 from sklearn.metrics import silhouette_score
 
-from benchmarks.compare.methods.result import MethodResult
 from benchmarks.compare.nsga import optimise
 from benchmarks.compare.protocol import new_meter, report
+from benchmarks.compare.result import MethodResult
 from benchmarks.compare.task import Task
 from moo_compress.device import Device
 

@@ -33,9 +33,9 @@ from botorch.optim.optimize import optimize_acqf_discrete
 from botorch.sampling import SobolQMCNormalSampler
 from gpytorch.mlls import ExactMarginalLogLikelihood
 
-from benchmarks.compare.methods.result import MethodResult
 from benchmarks.compare.metrics import non_dominated_index
 from benchmarks.compare.protocol import new_meter, report
+from benchmarks.compare.result import MethodResult
 from benchmarks.compare.task import Task
 
 N_INIT = 8

@@ -14,8 +14,8 @@ from __future__ import annotations
 import numpy as np
 
 from benchmarks.compare.methods.ours import fleet_search, store_log
-from benchmarks.compare.methods.result import MethodResult
 from benchmarks.compare.protocol import new_meter, report
+from benchmarks.compare.result import MethodResult
 from benchmarks.compare.task import Task
 from moo_compress.fleet_clusters import FleetClusters
 

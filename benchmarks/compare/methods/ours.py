@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from benchmarks.compare.meter import Entry
-from benchmarks.compare.methods.result import MethodResult
+from benchmarks.compare.result import MethodResult
 from benchmarks.compare.task import Task
 from moo_compress.fleet_clusters import FleetClusters
 from moo_compress.problem_file import fingerprint

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from benchmarks.compare.methods.result import MethodResult
 from benchmarks.compare.metrics import non_dominated_index
 from benchmarks.compare.protocol import new_meter, report
+from benchmarks.compare.result import MethodResult
 from benchmarks.compare.task import Task
 
 
