@@ -153,7 +153,8 @@ def _start(args: argparse.Namespace, console: Console) -> _Start:
             ident = manifest.identity(problem)
         if stored is not None:
             manifest.check_identity(stored, ident)
-            run = replace(stored, finetune_steps=finetune_steps(args, stored.finetune_steps))
+            steps = finetune_steps(args, stored.finetune_steps)
+            run = replace(stored, finetune_steps=steps, connection=connection)
         else:
             settings = SearchSettings(
                 budget=args.budget or problem.budget,
