@@ -32,9 +32,9 @@ from rich.console import Console
 from rich.table import Table
 
 from moo_compress.compress import compress
-from moo_compress.devices.local_cpu import LocalCPUDevice, median_rel_halfwidth
+from moo_compress.devices.local_cpu import LocalCPUDevice
 from moo_compress.int8 import to_int8
-from moo_compress.measurement import Measurement
+from moo_compress.measurement import Measurement, median_rel_halfwidth
 from moo_compress.search_space import SearchSpace
 
 PRUNE_RATIO = 0.5

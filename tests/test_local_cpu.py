@@ -13,7 +13,8 @@ from torch import nn
 
 from moo_compress.config import CompressionConfig
 from moo_compress.devices import local_cpu
-from moo_compress.devices.local_cpu import LocalCPUDevice, median_rel_halfwidth
+from moo_compress.devices.local_cpu import LocalCPUDevice
+from moo_compress.measurement import median_rel_halfwidth
 from moo_compress.search_space import SearchSpace
 
 INPUT = (1, 3, 16, 16)
@@ -73,7 +74,7 @@ def test_int8_config_runs_real_quantised_kernels(space: SearchSpace) -> None:
     device = fast_device()
     device.bind(space)
     config = space.decode(space.unpruned(8))
-    model = device.runnable(config)
+    model = device.built(config)
     kinds = {type(mod).__module__ for mod in model.modules()}
     assert any("quantized" in k for k in kinds)
     assert device.measure(config).median_ms > 0
