@@ -70,13 +70,13 @@ def test_float_config_gives_positive_finite_ms(space: SearchSpace) -> None:
     assert all(math.isfinite(s) and s > 0 for s in m.samples_ms)
 
 
-def test_int8_config_runs_real_quantised_kernels(space: SearchSpace) -> None:
+def test_int8_config_runs_pruned_float_layers_without_fake_quant(space: SearchSpace) -> None:
     device = fast_device()
     device.bind(space)
     config = space.decode(space.unpruned(8))
     model = device.built(config)
-    kinds = {type(mod).__module__ for mod in model.modules()}
-    assert any("quantized" in k for k in kinds)
+    assert all(type(m).__module__.startswith("torch.nn.modules") for m in model.modules())
+    assert all(p.dtype == torch.float32 for p in model.parameters())
     assert device.measure(config).median_ms > 0
 
 
