@@ -14,10 +14,13 @@ calibrated, see :func:`~moo_compress.fake_quant.calibrate`) into an ONNX model o
       a constant, and per-channel symmetric quantisation commutes with that, so the
       integers are those of the fake-quantised layer;
     - its input activation gets the fake-quantised layer's own scale and zero point
-      (per tensor, ``[0, 2**b - 1]``), as UINT8 (``b > 4``) or UINT4 (``b <= 4``), with a
-      Clip in front when ``2**b - 1`` is not the container's maximum;
-    - its output (after a ReLU that follows it) is quantised too, so that ONNX Runtime
-      fuses the layer into an integer kernel (QLinearConv, QGemm). That tensor reuses
+      (per tensor, ``[0, 2**b - 1]``), as UINT4 at 4 bits and UINT8 otherwise, clamped
+      in front (Min, Max) when ``2**b - 1`` is not the container's maximum. Not a Clip:
+      ONNX Runtime 1.32's Clip/Quantize fusion drops such a Clip (outputs changed) and
+      rejects one before a UINT4 QuantizeLinear;
+    - at 8 bits, its output (after a ReLU that follows it) is quantised too, so that ONNX
+      Runtime fuses the layer into an integer kernel (QLinearConv, QGemm; there are no
+      sub-8-bit ones, so 2- and 4-bit layers run dequantised, in float32). That tensor reuses
       the next layer's input parameters where it feeds a quantised layer; otherwise
       (e.g. a residual branch) it gets UINT8 parameters from the min/max seen on the
       calibration batches. These output points are the one difference from the
@@ -34,6 +37,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import io
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -203,7 +207,13 @@ def _first_unexportable(model: nn.Module, x: torch.Tensor, opset: int, exc: Exce
 
 
 def _first_line(exc: Exception) -> str:
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    """The most telling line of an exporter error: the first one of its "Exception
+    summary" when there is one, without terminal colour codes."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc))
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if "## Exception summary" in lines and lines.index("## Exception summary") + 1 < len(lines):
+        line = lines[lines.index("## Exception summary") + 1]
+        return re.sub(r"^<class '(?:[\w.]+\.)?(\w+)'>", r"\1", line)
     return lines[0] if lines else type(exc).__name__
 
 
@@ -229,7 +239,8 @@ class _QDQBuilder:
                 f"layer {missing[0]!r} has no Conv/Gemm with weight {missing[0] + '.weight'!r} "
                 "in the exported graph"
             )
-        outputs = [t for t in dict.fromkeys(self._output_tensor(n) for _, n in layers) if t]
+        eight = [node for name, node in layers if self.quant[name].bits == 8]
+        outputs = [t for t in dict.fromkeys(self._output_tensor(n) for n in eight) if t]
         inputs = {node.input[0] for _, node in layers}
         ranges = self._calibrate([t for t in outputs if t not in inputs], calibration)
         for name, node in layers:
@@ -302,8 +313,8 @@ class _QDQBuilder:
         key = (tensor, scale, zero_point, bits)
         if key in self.pairs:
             return self.pairs[key]
-        kind = TensorProto.UINT8 if bits > 4 else TensorProto.UINT4
-        top = 255 if bits > 4 else 15
+        kind = TensorProto.UINT4 if bits == 4 else TensorProto.UINT8
+        top = 15 if bits == 4 else 255
         q_max = 2**bits - 1
         s_name, z_name = self._name(tensor + "_scale"), self._name(tensor + "_zero")
         self.new_inits += [
@@ -317,8 +328,11 @@ class _QDQBuilder:
                 numpy_helper.from_array(np.array(-zero_point * scale, np.float32), lo),
                 numpy_helper.from_array(np.array((q_max - zero_point) * scale, np.float32), hi),
             ]
-            source = self._name(tensor + "_clipped")
-            self.new_nodes.append(helper.make_node("Clip", [tensor, lo, hi], [source]))
+            capped, source = self._name(tensor + "_capped"), self._name(tensor + "_clipped")
+            self.new_nodes += [
+                helper.make_node("Min", [tensor, hi], [capped]),
+                helper.make_node("Max", [capped, lo], [source]),
+            ]
         quantised, dequantised = self._name(tensor + "_q"), self._name(tensor + "_dq")
         self.new_nodes += [
             helper.make_node("QuantizeLinear", [source, s_name, z_name], [quantised]),
@@ -340,7 +354,7 @@ class _QDQBuilder:
             zero_point = int(np.clip(round(-lo / scale), 0, 255))
             dequantised = self._pair(tensor, scale, zero_point, 8)
         for node in list(self.graph.node) + self.new_nodes:
-            if node.op_type in ("QuantizeLinear", "Clip") and node.input[0] == tensor:
+            if node.op_type in ("QuantizeLinear", "Min") and node.input[0] == tensor:
                 continue
             for i, name in enumerate(node.input):
                 if name == tensor:
