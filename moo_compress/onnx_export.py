@@ -14,10 +14,10 @@ calibrated, see :func:`~moo_compress.fake_quant.calibrate`) into an ONNX model o
       a constant, and per-channel symmetric quantisation commutes with that, so the
       integers are those of the fake-quantised layer;
     - its input activation gets the fake-quantised layer's own scale and zero point
-      (per tensor, ``[0, 2**b - 1]``), as UINT4 at 4 bits and UINT8 otherwise, clamped
-      in front (Min, Max) when ``2**b - 1`` is not the container's maximum. Not a Clip:
-      ONNX Runtime 1.32's Clip/Quantize fusion drops such a Clip (outputs changed) and
-      rejects one before a UINT4 QuantizeLinear;
+      (per tensor, ``[0, 2**b - 1]``) in a UINT8 QDQ pair, clamped in front (Min, Max)
+      below 8 bits. Not UINT4: ONNX Runtime 1.32's Clip/Quantize fusion fails on a UINT4
+      zero point (a ReLU6 before a 4-bit layer), and it has no 4-bit kernels to gain
+      from one. Not a Clip: that fusion drops such a Clip and changes the outputs;
     - at 8 bits, its output (after a ReLU that follows it) is quantised too, so that ONNX
       Runtime fuses the layer into an integer kernel (QLinearConv, QGemm; there are no
       sub-8-bit ones, so 2- and 4-bit layers run dequantised, in float32). That tensor reuses
@@ -186,8 +186,15 @@ def _export_float(model: nn.Module, example: torch.Tensor, opset: int) -> onnx.M
 def _first_unexportable(model: nn.Module, x: torch.Tensor, opset: int, exc: Exception) -> str:
     """One line naming the first leaf layer that cannot be exported on its own."""
     inputs: dict[str, tuple] = {}
+
+    def record(name: str):
+        def hook(module: nn.Module, args: tuple, output: object) -> None:
+            inputs.setdefault(name, args)
+
+        return hook
+
     hooks = [
-        module.register_forward_hook(lambda m, args, out, name=name: inputs.setdefault(name, args))
+        module.register_forward_hook(record(name))
         for name, module in model.named_modules()
         if not list(module.children())
     ]
@@ -313,9 +320,7 @@ class _QDQBuilder:
         key = (tensor, scale, zero_point, bits)
         if key in self.pairs:
             return self.pairs[key]
-        kind = TensorProto.UINT4 if bits == 4 else TensorProto.UINT8
-        top = 15 if bits == 4 else 255
-        q_max = 2**bits - 1
+        kind, top, q_max = TensorProto.UINT8, 255, 2**bits - 1
         s_name, z_name = self._name(tensor + "_scale"), self._name(tensor + "_zero")
         self.new_inits += [
             numpy_helper.from_array(np.array(scale, np.float32), s_name),
