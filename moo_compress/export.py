@@ -197,22 +197,19 @@ def load_compressed(base_model: nn.Module, folder: str | Path) -> nn.Module:
 
 
 # ---------------------------------------------------------------------- command line
-class _UsageError(Exception):
-    pass
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str):  # one line, exit code 2
-        raise _UsageError(message)
-
-
 def _parse(argv: list[str]) -> argparse.Namespace:
-    parser = _Parser(
+    # the runner's one-line parser (imported here: moo_compress.cli imports the problem
+    # module, which imports this one)
+    from moo_compress.cli import OneLineParser, int_at_least
+
+    parser = OneLineParser(
         prog="python -m moo_compress.export",
         description="Export a row of a finished run's front (the knee by default).",
     )
     parser.add_argument("run_dir", type=Path, help="folder of a finished run")
-    parser.add_argument("--row", type=_row, default=None, help="row of front.csv (default: knee)")
+    parser.add_argument(
+        "--row", type=int_at_least(0), default=None, help="row of front.csv (default: knee)"
+    )
     parser.add_argument(
         "--format",
         choices=FORMATS,
@@ -224,25 +221,15 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def _row(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{value} is not allowed; allowed: an integer >= 0")
-    return value
-
-
 def _run_files(run_dir: Path) -> tuple[dict, pd.DataFrame]:
     summary_path, front_path = run_dir / "summary.json", run_dir / "front.csv"
     for path in (summary_path, front_path):
         if not path.is_file():
-            raise _UsageError(f"{str(run_dir)!r} is not a finished run: {path.name} is missing")
+            raise ValueError(f"{str(run_dir)!r} is not a finished run: {path.name} is missing")
     try:
         return json.loads(summary_path.read_text()), pd.read_csv(front_path)
     except (ValueError, pd.errors.ParserError) as exc:
-        raise _UsageError(f"{str(run_dir)!r}: cannot read its outputs: {exc}") from None
+        raise ValueError(f"{str(run_dir)!r}: cannot read its outputs: {exc}") from None
 
 
 def _writable(folder: Path) -> None:
@@ -252,33 +239,34 @@ def _writable(folder: Path) -> None:
             pass
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
-        raise _UsageError(f"target folder {str(folder)!r} is not writable: {reason}") from None
+        raise ValueError(f"target folder {str(folder)!r} is not writable: {reason}") from None
 
 
 def main(argv: list[str] | None = None) -> int:
     """Export one row of a finished run; returns the exit code (2 for bad input)."""
-    from moo_compress.run import UsageError, load_problem_class
+    from moo_compress.cli import UsageError
+    from moo_compress.problem_file import ProblemFileError, load_problem_class
 
     try:
         args = _parse(sys.argv[1:] if argv is None else argv)
         summary, front = _run_files(args.run_dir)
         row = summary.get("knee_row") if args.row is None else args.row
         if row is None or not 0 <= row < len(front):
-            raise _UsageError(
+            raise ValueError(
                 f"{str(args.run_dir)!r} has no row {row}; allowed: 0..{len(front) - 1}"
                 if len(front)
                 else f"{str(args.run_dir)!r} has an empty front"
             )
         problem_file = args.problem or summary.get("problem_file")
         if problem_file is None:
-            raise _UsageError("the run does not record its problem file; give --problem FILE")
+            raise ValueError("the run does not record its problem file; give --problem FILE")
         out = args.out or args.run_dir / ("knee" if args.row is None else f"row-{row}")
         _writable(out)
         problem = load_problem_class(Path(problem_file))(seed=int(summary.get("seed", 0)))
         config = problem.space.config_type.from_json(front["config"].iloc[row])
         formats = args.format or FORMATS
         files = problem.export(problem.space.encode(config), out, formats)
-    except (_UsageError, UsageError, ValueError) as exc:
+    except (UsageError, ProblemFileError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     report = json.loads((out / "export.json").read_text())

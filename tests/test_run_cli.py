@@ -19,6 +19,7 @@ import pytest
 import torch
 
 from moo_compress.export import load_compressed
+from moo_compress.onnx_export import session
 from moo_compress.run import main
 
 TINY = Path(__file__).parent / "problems" / "tiny_fleet.py"
@@ -233,7 +234,7 @@ def test_ctrl_c_stops_cleanly_with_measurements_saved(tmp_path):
         assert db.execute("SELECT COUNT(*) FROM measurements").fetchone()[0] >= 10
 
 
-def test_knee_model_loads_back_and_matches_its_torchscript(tiny_run):
+def test_knee_model_loads_back_and_matches_its_pt2_and_onnx(tiny_run):
     out, _ = tiny_run
     spec = importlib.util.spec_from_file_location("tiny_for_export", TINY)
     module = importlib.util.module_from_spec(spec)
@@ -242,13 +243,16 @@ def test_knee_model_loads_back_and_matches_its_torchscript(tiny_run):
     model = load_compressed(base, out / "knee")
     x = torch.randn(4, *example.shape[1:])
     with torch.no_grad():
-        expected = torch.jit.load(str(out / "knee" / "model.torchscript.pt"))(x)
+        expected = torch.export.load(out / "knee" / "model.pt2").module()(x)
         assert torch.allclose(model(x), expected, atol=1e-5)
+    logits = session(str(out / "knee" / "model.onnx")).run(None, {"input": x.numpy()})[0]
+    assert logits.shape == tuple(expected.shape)
+    report = json.loads((out / "knee" / "export.json").read_text())
+    assert report["errors"] == {} and report["onnx"]["top1_agreement"] >= 0.99
     with pytest.raises(ValueError, match="config.json does not exist"):
         load_compressed(base, out)
 
 
-@pytest.mark.filterwarnings("ignore::torch.jit.TracerWarning")  # the knee export, in-process
 def test_finetune_columns_and_resume_does_not_fine_tune_again(tiny_run, tmp_path, monkeypatch):
     """``--finetune-steps 2`` on a finished run (resumed from its store) adds the
     before/after columns without changing the front; resuming again reads every
@@ -295,3 +299,35 @@ def test_bad_finetune_steps_in_the_problem_class(tmp_path, capsys):
     assert main([str(problem), "--out", str(tmp_path / "run"), "--seed", "3"]) == 2
     err = capsys.readouterr().err.strip()
     assert err == "error: BadFinetune.finetune_steps = -2 is not allowed; allowed: an integer >= 0"
+
+
+def test_non_terminal_run_prints_one_plain_line_per_generation(tiny_run):
+    _, result = tiny_run
+    lines = [line for line in result.stdout.splitlines() if line.startswith("generation ")]
+    assert [line.split()[1] for line in lines] == ["1/3", "2/3", "3/3"]
+    assert all("measurements " in line and " HV " in line and "elapsed" in line for line in lines)
+
+
+def test_finetune_without_training_data_is_one_line_and_exit_2(tmp_path, capsys):
+    problem = tmp_path / "no_training_data.py"
+    problem.write_text(
+        "import importlib.util\n"
+        "from moo_compress.accuracy import ModelEvaluator\n"
+        f"spec = importlib.util.spec_from_file_location('tiny_base', {str(TINY)!r})\n"
+        "base = importlib.util.module_from_spec(spec)\n"
+        "spec.loader.exec_module(base)\n\n\n"
+        "class Half(ModelEvaluator):\n"
+        "    def score(self, model):\n"
+        "        return 0.5\n\n\n"
+        "class NoTraining(base.TinyFleet):\n"
+        "    def build_accuracy(self, model, example_input):\n"
+        "        return Half(model, [example_input])\n"
+    )
+    out = tmp_path / "run"
+    assert main([str(problem), "--out", str(out), "--finetune-steps", "5"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (
+        "error: cannot fine-tune 5 steps: Half has no training data to fine-tune on; "
+        "allowed: 0 steps"
+    )
+    assert not (out / "measurements.sqlite").exists()
