@@ -13,7 +13,6 @@ from __future__ import annotations
 import warnings
 
 LIBRARY_WARNINGS: tuple[tuple[str, type[Warning], str], ...] = (
-    ("", FutureWarning, r"torch\.jit"),  # TorchScript's deprecation notices
     ("Sparse invariant checks", Warning, ""),  # torch's notice on sparse tensors
     ("A not p.d., added jitter", Warning, ""),  # GP fits (linear_operator): handled
 )
