@@ -7,8 +7,8 @@ A folder written by :func:`export_model` holds, per format asked for:
   (BatchNorm statistics re-estimated, activation ranges calibrated); load it with
   :func:`load_compressed`;
 * ``pt2``: ``model.pt2``, a ``torch.export`` ExportedProgram of the fake-quantised model
-  (activation ranges frozen), loadable with ``torch.export.load`` without moo_compress;
-  it is loaded back and checked against the model before it is kept;
+  (activation ranges frozen, dynamic batch dimension), loadable with
+  ``torch.export.load`` without moo_compress; it is loaded back and checked against the model before it is kept;
 * ``onnx``: ``model.onnx``, opset 21, integer layers as QDQ with integer weights (see
   :mod:`moo_compress.onnx_export`), for ONNX Runtime, TensorRT or OpenVINO;
 * ``export.json``: what was checked: the ExportedProgram's max-abs difference from the
@@ -116,9 +116,11 @@ def _write_state_dict(model, config, folder, batches) -> tuple[str, dict]:
 
 def _write_pt2(model, config, folder, batches) -> tuple[str, dict]:
     frozen = frozen_fake_quant(model)
-    x = batches[0][:1]
+    x = torch.cat(list(batches))[:2].expand(2, *batches[0].shape[1:])  # a batch of 1 would
+    # make torch.export specialise the batch dimension
     try:
-        program = torch.export.export(frozen, (x,))
+        batch = torch.export.Dim("batch", min=1, max=4096)
+        program = torch.export.export(frozen, (x,), dynamic_shapes=({0: batch},))
     except Exception as exc:
         line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ExportCheckError(f"torch.export failed: {line}") from exc
@@ -156,9 +158,10 @@ class _FrozenActivationQuant(nn.Module):
         self.lo, self.hi = lo, hi
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.fake_quantize_per_tensor_affine(
-            x, self.scale, self.zero_point, self.lo, self.hi
-        )
+        # torch's fake_quantize_per_tensor_affine, in plain ops: torch.export has no
+        # shape rule for it with a dynamic batch dimension
+        q = torch.clamp(torch.round(x * (1.0 / self.scale)) + self.zero_point, self.lo, self.hi)
+        return (q - self.zero_point) * self.scale
 
 
 def frozen_fake_quant(model: nn.Module) -> nn.Module:
