@@ -8,7 +8,8 @@ A folder written by :func:`export_model` holds, per format asked for:
   :func:`load_compressed`;
 * ``pt2``: ``model.pt2``, a ``torch.export`` ExportedProgram of the fake-quantised model
   (activation ranges frozen, dynamic batch dimension), loadable with
-  ``torch.export.load`` without moo_compress; it is loaded back and checked against the model before it is kept;
+  ``torch.export.load`` without moo_compress; it is loaded back and checked against
+  the model before it is kept;
 * ``onnx``: ``model.onnx``, opset 21, integer layers as QDQ with integer weights (see
   :mod:`moo_compress.onnx_export`), for ONNX Runtime, TensorRT or OpenVINO;
 * ``export.json``: what was checked: the ExportedProgram's max-abs difference from the
