@@ -90,6 +90,8 @@ class FleetProblem(Problem):
             options override them).
         finetune_steps: Steps of the optional fine-tune of the final front (0: none;
             ``--finetune-steps`` overrides it), see :mod:`moo_compress.finetune_front`.
+        max_reported: M, the most configurations a method may report in the
+            comparison (``benchmarks.compare``, protocol v2).
 
     Attributes:
         space: The decision space.
@@ -107,6 +109,7 @@ class FleetProblem(Problem):
     pop_size: int = 40
     generations: int = 20
     finetune_steps: int = 0
+    max_reported: int = 16
 
     def __init__(
         self, space: DecisionSpace, clusters: FleetClusters, evaluator: AccuracyEvaluator
