@@ -10,8 +10,8 @@
 The four devices share this CPU, so they are measured one at a time (see
 :mod:`moo_compress.devices.host_cpu`); a measurement's wait for the others counts
 against the dispatcher's 60-s deadline, so run it on a machine that is otherwise quiet
-(an ONNX export of ResNet18 takes about 8 s on an idle 2-core machine, several times
-that on a loaded one). Accuracy is FIDELITY to the uncompressed model
+(an ONNX export of ResNet18 took 14 to 15 s on this 2-core machine at a load average
+near 4). Accuracy is FIDELITY to the uncompressed model
 on generated inputs (no labelled data).
 """
 
