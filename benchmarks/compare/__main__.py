@@ -397,6 +397,8 @@ def _problem_info(
             f"{problem.clusters.k} clusters"
         ),
         "reference": f"{how}, union with the two floor fronts; cached in {args.cache}/",
+        "effort": reference.settings["oracle_effort"],
+        "cache": str(args.cache),
         "seeds": (
             f"{args.first_seed}-{args.first_seed + seeds[0] - 1} ({seeds[0]}"
             + (f" of {seeds[1]} planned: the run did not finish" if seeds[0] < seeds[1] else "")
