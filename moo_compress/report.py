@@ -137,6 +137,7 @@ def summary(
     fleet = clusters.fleet
     return {
         "problem": problem.name,
+        "problem_file": _problem_file(problem),
         "seed": result.settings.seed,
         "accuracy_mode": problem.accuracy_mode,
         "n_devices": len(fleet) if fleet is not None else clusters.k,
@@ -224,3 +225,13 @@ def front_table(problem: FleetProblem, front: pd.DataFrame, references: pd.DataF
 def _short(value: float) -> str:
     """Three significant digits without exponent notation: 4122, 102, 0.0798."""
     return f"{value:.0f}" if value >= 100 else f"{value:.3g}"
+
+
+def _problem_file(problem: FleetProblem) -> str | None:
+    """Absolute path of the file that defines ``problem``'s class (where its own methods
+    were compiled), which ``python -m moo_compress.export`` reloads; None if unknown."""
+    for value in vars(type(problem)).values():
+        code = getattr(value, "__code__", None)
+        if code is not None and Path(code.co_filename).is_file():
+            return str(Path(code.co_filename).resolve())
+    return None

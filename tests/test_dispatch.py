@@ -149,6 +149,35 @@ def test_embedded_cluster_opens_no_listening_socket():
     assert before == [] and during == [], (before, during)
 
 
+class AlternatingDevice(Device):
+    """Medians alternate between 1.0 and 1.2 ms; ``spread`` sets how far the 40 samples
+    of one measurement scatter around their median (relative)."""
+
+    def __init__(self, device_id: str, spread: float) -> None:
+        super().__init__(device_id, {32})
+        self.spread, self.calls = spread, 0
+
+    def measure(self, config: CompressionConfig) -> Measurement:
+        median = 1.0 if self.calls % 2 == 0 else 1.2
+        self.calls += 1
+        offsets = [self.spread * (i / 19.5 - 1) for i in range(40)]
+        return Measurement(self.device_id, tuple(median * (1 + o) for o in offsets))
+
+
+@pytest.mark.parametrize(("spread", "confirmed"), [(0.0, False), (0.5, True)])
+def test_first_medians_agree_within_their_own_precision(spread, confirmed):
+    """Two medians 20 % apart confirm each other only when their samples say that the
+    medians are not known better than that (real timing on a busy machine)."""
+    device = AlternatingDevice("noisy", spread)
+    policy = RetryPolicy(attempts_per_device=2, devices_per_cluster=1, backoff_s=0.01)
+    with embedded_client([device]) as client:
+        dispatcher = Dispatcher(client, [["noisy"]], policy)
+        (outcome,) = list(dispatcher.measure([Request(0, CONFIG.to_json())]))
+    assert (outcome.error is None) == confirmed
+    if not confirmed:
+        assert "not yet confirmed" in outcome.error
+
+
 BROKEN_DEVICE_RUN = """
 from moo_compress.config import CompressionConfig
 from moo_compress.device import Device

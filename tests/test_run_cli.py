@@ -20,6 +20,7 @@ import pytest
 import torch
 
 from moo_compress.export import load_compressed
+from moo_compress.onnx_export import session
 from moo_compress.run import main
 
 TINY = Path(__file__).parent / "problems" / "tiny_fleet.py"
@@ -270,7 +271,7 @@ def test_ctrl_c_stops_cleanly_and_the_printed_command_resumes_the_same_run(tmp_p
     assert (settings["seed"], settings["pop_size"]) == (3, 8)
 
 
-def test_knee_model_loads_back_and_matches_its_torchscript(tiny_run):
+def test_knee_model_loads_back_and_matches_its_pt2_and_onnx(tiny_run):
     out, _ = tiny_run
     spec = importlib.util.spec_from_file_location("tiny_for_export", TINY)
     module = importlib.util.module_from_spec(spec)
@@ -279,13 +280,16 @@ def test_knee_model_loads_back_and_matches_its_torchscript(tiny_run):
     model = load_compressed(base, out / "knee")
     x = torch.randn(4, *example.shape[1:])
     with torch.no_grad():
-        expected = torch.jit.load(str(out / "knee" / "model.torchscript.pt"))(x)
+        expected = torch.export.load(out / "knee" / "model.pt2").module()(x)
         assert torch.allclose(model(x), expected, atol=1e-5)
+    logits = session(str(out / "knee" / "model.onnx")).run(None, {"input": x.numpy()})[0]
+    assert logits.shape == tuple(expected.shape)
+    report = json.loads((out / "knee" / "export.json").read_text())
+    assert report["errors"] == {} and report["onnx"]["top1_agreement"] >= 0.99
     with pytest.raises(ValueError, match="config.json does not exist"):
         load_compressed(base, out)
 
 
-@pytest.mark.filterwarnings("ignore::torch.jit.TracerWarning")  # the knee export, in-process
 def test_finetune_columns_and_resume_does_not_fine_tune_again(tiny_run, tmp_path, monkeypatch):
     """``--finetune-steps 2`` on a finished run (resumed from its store) adds the
     before/after columns without changing the front; resuming again reads every
