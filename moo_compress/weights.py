@@ -3,6 +3,7 @@ torchvision's pretrained weights in the torch hub cache without network access."
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import urlparse
@@ -39,12 +40,29 @@ def load_weights_file(model: nn.Module, path: str | Path) -> nn.Module:
     """Load a state-dict file (e.g. torchvision's ``resnet50-*.pth``) into ``model``.
 
     Raises:
-        ValueError: if the file does not exist or its weights do not fit the model.
+        ValueError: if the file does not exist, cannot be read as a state dict (damaged,
+            truncated, or another format) or its weights do not fit the model.
     """
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"weights file {str(path)!r} does not exist")
-    return load_checked(model, torch.load(path, map_location="cpu", weights_only=True), str(path))
+    try:
+        with warnings.catch_warnings():  # torch's pickle-protocol chatter; errors still raise
+            warnings.simplefilter("ignore")
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # damaged zip, pickle, or not a torch file at all
+        reason = str(exc).splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ValueError(
+            f"weights file {str(path)!r} is not a readable PyTorch state dict: {reason}"
+        ) from None
+    if not isinstance(state, Mapping) or not all(
+        isinstance(v, torch.Tensor) for v in state.values()
+    ):
+        raise ValueError(
+            f"weights file {str(path)!r} holds a {type(state).__name__}, not a state dict "
+            "(a mapping of tensor names to tensors)"
+        )
+    return load_checked(model, state, str(path))
 
 
 def hub_cache_file(weights: WeightsEnum) -> Path:

@@ -17,9 +17,12 @@ Accuracy:
   ``--finetune-steps`` then needs ``MOO_COMPRESS_IMAGENET_TRAIN`` (the training folder,
   same layout); without it the fine-tune is skipped.
 * Otherwise FIDELITY to the uncompressed model on generated inputs, and every output
-  says so. With random weights any pruning scrambles the input-dependent part of the
-  logits, so fidelity barely separates configurations: the front is then essentially a
-  latency front.
+  says so: to the pretrained model when weights are loaded, to a randomly initialised
+  one otherwise. With random weights any pruning scrambles the input-dependent part of
+  the logits, so fidelity barely separates configurations: the front is then
+  essentially a latency front.
+* ``MOO_COMPRESS_IMAGENET_VAL`` without pretrained weights is refused (ImageNet
+  accuracy of random weights measures nothing).
 """
 
 from __future__ import annotations
@@ -52,9 +55,14 @@ class ResNet50HDAP(FleetCompressionProblem):
         model = torchvision.models.resnet50()
         weights = torchvision.models.ResNet50_Weights.IMAGENET1K_V2
         self.pretrained, line = pretrained_weights(model, weights, WEIGHTS)
-        if not (self.pretrained and IMAGENET_VAL):
+        if IMAGENET_VAL and not self.pretrained:
+            raise ValueError(
+                "MOO_COMPRESS_IMAGENET_VAL needs pretrained weights (MOO_COMPRESS_RESNET50_WEIGHTS "
+                "or the torch hub cache): accuracy of random weights measures nothing"
+            )
+        if not IMAGENET_VAL:
             missing = [] if self.pretrained else ["pretrained weights"]
-            missing += [] if IMAGENET_VAL else ["MOO_COMPRESS_IMAGENET_VAL (labelled val folder)"]
+            missing += ["MOO_COMPRESS_IMAGENET_VAL (labelled val folder)"]
             line += f"; real accuracy needs {' and '.join(missing)}"
         print(line)
         return model, torch.randn(1, 3, 224, 224)

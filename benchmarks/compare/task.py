@@ -198,8 +198,8 @@ class Task:
         digest.update(repr((self.seed, problem.space.var_names, type(problem.evaluator))).encode())
         sources = {inspect.getsourcefile(type(problem.evaluator))}
         sources |= {inspect.getsourcefile(m) for m in (compress, fake_quant, recovery)}
-        for hook in ("build_model", "build_accuracy"):
-            sources.add(inspect.getsourcefile(getattr(type(problem), hook)))
+        for hook in (type(problem).build_model, type(problem).build_accuracy):
+            sources.add(inspect.getsourcefile(hook))
         for source in sorted(filter(None, sources)):
             digest.update(Path(source).read_bytes())
         return Path(self.cache) / f"standin-{digest.hexdigest()[:16]}.npy"
