@@ -1,0 +1,255 @@
+"""Fleet diagnostics: does a fleet reorder configurations, and what does tuning for one
+device cost on it?
+
+For a problem (a :class:`~benchmarks.compare.task.Task`) and its nominal device (the one
+a single-device team would tune for):
+
+* **Rank agreement** (over a sample of configurations): per cluster, Spearman's rank
+  correlation and the log-linear R^2 (``log cluster ms ~ a + b log nominal ms``) of the
+  true cluster latency against the nominal device's. R^2 = 1 means the cluster only
+  rescales the nominal device (a power law at most): tuning for the nominal device is
+  tuning for that cluster.
+* **Worst-cluster changes** along the oracle (true) front, points sorted by accuracy
+  loss: how many neighbours have different worst clusters, and how many clusters are
+  ever the worst. With one worst cluster throughout, the worst-case objective is one
+  cluster's latency.
+* **oracle_nominal**: the front that is optimal for the nominal device alone (exact by
+  enumeration where the problem enumerates its space, else NSGA-II on the nominal
+  device's true latency, :func:`benchmarks.compare.nsga.optimise`), reported as the
+  nominal device's latency for both average and worst case, and scored on the fleet's
+  truth: its hypervolume fraction (:mod:`benchmarks.compare.metrics`) and its
+  deployment regret at the accuracy floors (:mod:`benchmarks.compare.regret`).
+
+A problem is a **fleet-awareness test** when oracle_nominal leaves at least
+:data:`TEST_REGRET` (5 %) worst-cluster regret at some floor; otherwise it is a
+**control**: there, tuning for one device is as good as knowing the fleet.
+
+Without enumeration, the reference of the regret and the hypervolume is the
+non-dominated union of the oracle (NSGA-II on the fleet's truth, ``effort`` times the
+problem's population and generations) and the oracle_nominal front's true values.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.stats import spearmanr
+
+from benchmarks.compare.metrics import Scale, hypervolume, non_dominated_index
+from benchmarks.compare.nsga import optimise
+from benchmarks.compare.regret import DROPS, Regret, regrets
+from benchmarks.compare.task import Task
+from moo_compress.device import Device
+
+TEST_REGRET = 1.05
+"""Worst-cluster regret of oracle_nominal at or above which a problem is a test."""
+
+
+@dataclass(frozen=True)
+class Diagnostics:
+    """The diagnostics of one problem at one seed.
+
+    Attributes:
+        problem: Problem name.
+        nominal: Device id of the nominal device.
+        clusters: (K,) representative id of each cluster.
+        spearman: (K,) Spearman of each cluster's true ms against the nominal's.
+        r2: (K,) log-linear R^2 of each cluster's true ms against the nominal's.
+        sample_size: Configurations behind ``spearman`` and ``r2``.
+        front_size: Points of the oracle front.
+        worst_changes: Neighbours on the oracle front (sorted by loss) whose worst
+            clusters differ.
+        worst_clusters: Distinct clusters that are the worst somewhere on that front.
+        nominal_hv_fraction: oracle_nominal's hypervolume over the reference's, on the
+            fleet's truth.
+        nominal_regrets: oracle_nominal's deployment regret at each floor.
+        exact: Whether the fronts come from enumeration.
+    """
+
+    problem: str
+    nominal: str
+    clusters: tuple[str, ...]
+    spearman: np.ndarray
+    r2: np.ndarray
+    sample_size: int
+    front_size: int
+    worst_changes: int
+    worst_clusters: int
+    nominal_hv_fraction: float
+    nominal_regrets: tuple[Regret, ...]
+    exact: bool
+
+    @property
+    def max_worst_regret(self) -> float:
+        """Largest worst-cluster regret of oracle_nominal over the floors."""
+        return max(r.worst for r in self.nominal_regrets)
+
+    @property
+    def kind(self) -> str:
+        """``"test"`` (fleet-awareness test) or ``"control"``."""
+        return "test" if self.max_worst_regret >= TEST_REGRET else "control"
+
+    def row(self) -> dict[str, str]:
+        """One printable row: the diagnostics, rounded."""
+        regret = " / ".join(f"{r.worst:.3f}" for r in self.nominal_regrets)
+        average = " / ".join(f"{r.average:.3f}" for r in self.nominal_regrets)
+        return {
+            "problem": self.problem,
+            "kind": self.kind,
+            "nominal": self.nominal,
+            "K": str(len(self.clusters)),
+            "spearman min..max": f"{self.spearman.min():.3f}..{self.spearman.max():.3f}",
+            "R2 min..max": f"{self.r2.min():.3f}..{self.r2.max():.3f}",
+            "worst changes / front": f"{self.worst_changes} / {self.front_size}",
+            "worst clusters": str(self.worst_clusters),
+            "nominal HV": f"{self.nominal_hv_fraction:.3f}",
+            "nominal worst regret": regret,
+            "nominal avg regret": average,
+        }
+
+
+# ---------------------------------------------------------------------- array-level parts
+def rank_agreement(cluster_ms: np.ndarray, nominal_ms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(K,) Spearman and (K,) log-linear R^2 of (N, K) cluster ms against (N,) nominal ms.
+
+    R^2 of the least-squares line ``log cluster = a + b log nominal`` is the squared
+    Pearson correlation of the logs. Both are NaN for a constant column.
+    """
+    cluster_ms = np.atleast_2d(np.asarray(cluster_ms, dtype=float))
+    nominal_ms = np.asarray(nominal_ms, dtype=float)
+    log_n = np.log(nominal_ms)
+    rho, r2 = [], []
+    for k in range(cluster_ms.shape[1]):
+        column = cluster_ms[:, k]
+        rho.append(float(spearmanr(column, nominal_ms).statistic))
+        r2.append(float(np.corrcoef(np.log(column), log_n)[0, 1] ** 2))
+    return np.array(rho), np.array(r2)
+
+
+def worst_cluster_changes(loss: np.ndarray, cluster_ms: np.ndarray) -> tuple[int, int]:
+    """(changes, distinct) of the worst cluster along a front.
+
+    Args:
+        loss: (P,) accuracy loss of the front's points (the sort key).
+        cluster_ms: (P, K) their true per-cluster latency (degraded clusters removed).
+
+    Returns:
+        How many neighbours (points sorted by loss, ties by the worst ms) have
+        different worst clusters, and how many clusters are the worst somewhere.
+    """
+    cluster_ms = np.atleast_2d(np.asarray(cluster_ms, dtype=float))
+    if len(cluster_ms) == 0:
+        return 0, 0
+    order = np.lexsort((cluster_ms.max(axis=1), np.asarray(loss, dtype=float)))
+    worst = cluster_ms[order].argmax(axis=1)
+    return int(np.count_nonzero(worst[1:] != worst[:-1])), len(np.unique(worst))
+
+
+def nominal_front_index(loss: np.ndarray, nominal_ms: np.ndarray) -> np.ndarray:
+    """Indices of the rows non-dominated on (loss, nominal ms): oracle_nominal among
+    candidates."""
+    return non_dominated_index(np.column_stack([loss, nominal_ms]))
+
+
+def score_nominal(
+    loss: np.ndarray,
+    true_F: np.ndarray,
+    nominal_ms: np.ndarray,
+    baseline_row: int,
+    drops: tuple[float, ...] = DROPS,
+) -> tuple[np.ndarray, float, list[Regret]]:
+    """oracle_nominal among candidates, and its HV fraction and regrets on the truth.
+
+    Args:
+        loss: (N,) accuracy loss of the candidates.
+        true_F: (N, 3) their true ``[loss, fleet-average ms, worst-cluster ms]``.
+        nominal_ms: (N,) their true latency on the nominal device.
+        baseline_row: Row of the uncompressed configuration.
+
+    Returns:
+        (the rows of oracle_nominal, its HV fraction, its regret at each floor). The
+        reference is the candidates' non-dominated truth.
+    """
+    true_F = np.atleast_2d(np.asarray(true_F, dtype=float))
+    rows = nominal_front_index(loss, nominal_ms)
+    reported = np.column_stack([loss[rows], nominal_ms[rows], nominal_ms[rows]])
+    reference = true_F[non_dominated_index(true_F)]
+    baseline = true_F[baseline_row]
+    scale = Scale(baseline)
+    hv = hypervolume(true_F[rows], scale) / hypervolume(reference, scale)
+    return rows, hv, regrets(reported, true_F[rows], reference, baseline, drops)
+
+
+# ---------------------------------------------------------------------- a task
+def nominal_device(task: Task) -> Device:
+    """The problem's nominal device: its ``nominal_device()`` hook where it defines
+    one (and it returns a device), else the task's default."""
+    hook = getattr(task.problem, "nominal_device", None)  # a typed hook once issue 15 lands
+    device = hook() if callable(hook) else None
+    return device if device is not None else task.nominal_device()
+
+
+def constraints(task: Task, X: np.ndarray) -> np.ndarray:
+    """(N, c) the problem's constraint values on the truth, feasible where <= 0."""
+    latency = task.problem.clusters.true_cluster_latency(X)
+    return task.problem.constraint_values(X, task.accuracy(X), latency)
+
+
+def diagnose(task: Task, seed: int = 0, n_sample: int = 2000, effort: int = 2) -> Diagnostics:
+    """The diagnostics of a task (see the module docstring).
+
+    Args:
+        task: The problem at one seed.
+        seed: Seed of the sample and of the NSGA-II runs.
+        n_sample: Uniform random configurations behind the rank agreement (all of them
+            where the problem enumerates its space).
+        effort: NSGA-II population and generations, as multiples of the problem's.
+    """
+    problem = task.problem
+    nominal = nominal_device(task)
+    clusters = problem.clusters
+    active = clusters.active
+    enumerate_all = getattr(problem, "enumerate", None)  # a typed hook once issue 15 lands
+    if enumerate_all is not None:
+        sample = candidates = enumerate_all()
+    else:
+        rng = np.random.default_rng(seed)
+        sample = np.vstack([problem.anchors(), task.random_configs(rng, n_sample)])
+        limits = {"constraints": lambda X: constraints(task, X), "n_constr": problem.n_ieq_constr}
+        nominal_X = optimise(
+            problem,
+            lambda X: np.column_stack([1.0 - task.accuracy(X), nominal.true_latency_ms(X)]),
+            2,
+            seed,
+            effort=effort,
+            **limits,
+        )
+        oracle_X = optimise(problem, task.true_objectives, 3, seed, effort=effort, **limits)
+        candidates = np.unique(np.vstack([problem.baseline()[None], nominal_X, oracle_X]), axis=0)
+    spearman, r2 = rank_agreement(
+        clusters.true_cluster_latency(sample)[:, active], nominal.true_latency_ms(sample)
+    )
+    candidates = candidates[(constraints(task, candidates) <= 0).all(axis=1)]
+    true_F = task.true_objectives(candidates)
+    loss = true_F[:, 0]
+    nominal_ms = nominal.true_latency_ms(candidates)
+    baseline_row = int(np.flatnonzero((candidates == problem.baseline()).all(axis=1))[0])
+    _, hv, nominal_regrets = score_nominal(loss, true_F, nominal_ms, baseline_row)
+    front = non_dominated_index(true_F)
+    per_cluster = clusters.true_cluster_latency(candidates[front])[:, active]
+    changes, distinct = worst_cluster_changes(loss[front], per_cluster)
+    return Diagnostics(
+        problem=task.name,
+        nominal=nominal.device_id,
+        clusters=tuple(clusters.representatives[k].device_id for k in np.flatnonzero(active)),
+        spearman=spearman,
+        r2=r2,
+        sample_size=len(sample),
+        front_size=len(front),
+        worst_changes=changes,
+        worst_clusters=distinct,
+        nominal_hv_fraction=hv,
+        nominal_regrets=tuple(nominal_regrets),
+        exact=enumerate_all is not None,
+    )
