@@ -8,6 +8,10 @@ found, not given. Accuracy is REAL: the recorded CIFAR-10 validation accuracy (s
 :mod:`moo_compress.nb201_problem`).
 
 Nominal device: ``pixel2``, the team's test phone, not in the fleet, undrifted.
+
+Budget: 320 measurements. Clustering finds up to 8 clusters (4 devices x 3 usage
+profiles, capped at ``k_max`` = 8), and the initial design, the final front and the
+reference rows alone need 224 at 8 clusters: 320 leaves 40 per cluster.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ class NB201Large(NB201Problem):
     devices = ("pixel3", "raspi4", "samsung_a50", "samsung_s7")
     nominal = "pixel2"
     units_per_device = 250
+    budget = 320
 
     def build_fleet(self):
         return self.recorded_fleet(self.units_per_device)
