@@ -187,3 +187,24 @@ def test_ri5cy_runs_sub_byte_layers_slower_than_8_bit_mpic_faster() -> None:
     assert mpic[2] < mpic[4] < mpic[8]
     assert ri5cy[8] / mpic[8] == pytest.approx(1.1, rel=0.01)
     assert ri5cy[2] / mpic[2] == pytest.approx(4.9, rel=0.01)
+
+
+def test_winograd_speeds_up_3x3_fp32_on_arm_nn_only() -> None:
+    from moo_compress.devices import SKUS
+
+    armnn, legacy = SKUS["cortex-a72-armnn"], SKUS["cortex-a72-tflite-legacy"]
+    three = conv(64, 64, 32, hw=14)
+    one = LayerCosts(**{**three.__dict__, "kernel": np.array([1])})
+    compute = {
+        s.name: [s.layer_times(c)[0][0, 0] for c in (three, one)]
+        for s in (CORTEX_A72, armnn, legacy)
+    }
+    assert compute["cortex-a72-armnn"][0] == pytest.approx(compute["cortex-a72"][0] / 2.0)
+    assert compute["cortex-a72-armnn"][1] == compute["cortex-a72"][1]  # 1x1: no Winograd
+    int8 = conv(64, 64, 8, hw=14)
+    assert armnn.layer_times(int8)[0][0, 0] == CORTEX_A72.layer_times(int8)[0][0, 0]
+    # The legacy runtime: fp32 far slower, int8 a little: quantising pays off more there.
+    gain = {s.name: s.latency_ms(three)[0] / s.latency_ms(int8)[0] for s in (CORTEX_A72, legacy)}
+    assert gain["cortex-a72-tflite-legacy"] > 2 * gain["cortex-a72"]
+    with pytest.raises(ValueError, match="kernel_speedup"):
+        sku_module.Precision(1.0, 1.0, 1, kernel_speedup=((9, 0.0),))

@@ -12,7 +12,9 @@ and the inference costs::
   up to the SKU's vector / tensor-core width at the layer's precision, divided by the
   achieved MAC/s at that precision. A depthwise convolution pads its one channel count.
   A runtime that cannot pad (:attr:`Precision.unaligned`) runs a layer whose channel
-  counts are not multiples of that width on a slower generic kernel instead.
+  counts are not multiples of that width on a slower generic kernel instead. A runtime
+  with a fast algorithm for one kernel shape (:attr:`Precision.kernel_speedup`, e.g.
+  Winograd for 3x3 convolutions) runs those layers at a multiple of the rate.
   Bias adds and the element-wise layers (norms, activations, pooling, residual adds)
   are taken as fused into the convolution epilogues, as TensorRT, ArmNN and PULP-NN do.
 * ``M`` (memory time) is (weight bytes + input and output activation bytes) over the
@@ -59,6 +61,9 @@ class Precision:
         storage_bits: Bits per weight / activation value actually moved when the
             hardware emulates this bit-width with a wider one (e.g. 16 for int8 layers
             run by fp16 kernels). None (default): the layer's own bit-width.
+        kernel_speedup: ``(kernel area, factor)`` pairs: layers of that kernel area
+            (kh * kw, e.g. 9 for 3x3) run at ``factor`` times the achieved rate (a
+            runtime's fast algorithm for that shape). Default: none.
     """
 
     peak_gmacs: float
@@ -66,6 +71,7 @@ class Precision:
     align: int
     unaligned: Precision | None = None
     storage_bits: int | None = None
+    kernel_speedup: tuple[tuple[int, float], ...] = ()
 
     def __post_init__(self) -> None:
         if not (self.peak_gmacs > 0 and 0 < self.efficiency <= 1 and self.align >= 1):
@@ -74,6 +80,8 @@ class Precision:
             )
         if self.storage_bits is not None and self.storage_bits < 1:
             raise ValueError(f"invalid {self}: need storage_bits >= 1 or None")
+        if any(factor <= 0 for _, factor in self.kernel_speedup):
+            raise ValueError(f"invalid {self}: kernel_speedup factors must be > 0")
 
     @property
     def macs_per_ms(self) -> float:
@@ -150,6 +158,8 @@ class SKU:
                 hit &= ~ragged
             align[hit] = precision.align
             rate[hit] = precision.macs_per_ms
+            for area, factor in precision.kernel_speedup:
+                rate[hit & (layers.kernel == area)] *= factor
         c_out = _pad(layers.out_channels, align)
         c_in = np.where(layers.depthwise, 1.0, _pad(layers.in_channels, align))
         compute = layers.kernel * layers.out_spatial * c_in * c_out / rate

@@ -1,4 +1,5 @@
-"""Preset SKUs: two edge GPUs, an Arm CPU and two revisions of a RISC-V MCU.
+"""Preset SKUs: two edge GPUs, an Arm CPU on three runtimes and two revisions of a RISC-V
+MCU.
 
 Every number is either taken from the cited datasheet / paper or marked *assumption*
 with the reasoning behind it. "Unpruned ResNet-50" latencies below are what
@@ -8,6 +9,8 @@ every layer at the stated bit-width, nominal drift (computed with
 """
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 from moo_compress.devices.sku import SKU, Precision
 
@@ -93,6 +96,49 @@ SingleStream (FP32, TFLite 1.15): median 1890 ms
 closed/dividiti/results/rpi4-tflite-v1.15/resnet/singlestream/performance/run_1/mlperf_log_summary.txt).
 The model assumes an optimised NEON runtime (ArmNN / XNNPACK class); TFLite 1.15's
 kernels were several times slower, so the model is faster than that figure.
+"""
+
+CORTEX_A72_ARMNN = replace(
+    CORTEX_A72,
+    name="cortex-a72-armnn",
+    precisions={
+        **CORTEX_A72.precisions,
+        # Arm NN on the Compute Library runs FP32 3x3 convolutions with Winograd
+        # (NEWinogradConvolutionLayer): F(2x2, 3x3) needs 2.25x fewer multiplies than
+        # direct convolution (Lavin & Gray, CVPR 2016). Achieved speed-up 2.0 over the
+        # GEMM path: assumption (transforms cost part of the saving). Its int8 path
+        # (gemmlowp-style GEMM) has no Winograd.
+        32: replace(CORTEX_A72.precisions[32], kernel_speedup=((9, 2.0),)),
+    },
+)
+"""Raspberry Pi 4 units running Arm NN: the same hardware as :data:`CORTEX_A72`, another
+runtime. FP32 3x3 convolutions cost about what int8 ones do, so quantising them pays
+off little, while 1x1 layers still gain 2x.
+
+Unpruned ResNet-50 (model): FP32 449.7 ms, INT8 323.0 ms.
+"""
+
+CORTEX_A72_TFLITE_LEGACY = replace(
+    CORTEX_A72,
+    name="cortex-a72-tflite-legacy",
+    precisions={
+        # TensorFlow Lite 1.x's built-in kernels, before the XNNPACK delegate. FP32
+        # efficiency 0.092 = 0.3 x 578 / 1890: scaled so that unpruned ResNet-50 FP32
+        # lands at MLPerf Inference v0.5's dividiti "rpi4-tflite-v1.15" median of 1890 ms
+        # (see CORTEX_A72). FP16 is converted to FP32: the same factor.
+        32: replace(CORTEX_A72.precisions[32], efficiency=0.092),
+        16: replace(CORTEX_A72.precisions[16], efficiency=0.083),
+        # INT8 on TFLite's own quantised kernels (ruy/gemmlowp): XNNPACK's quantised
+        # inference is about 30 % faster on average (TensorFlow blog, "Faster Quantized
+        # Inference with XNNPACK", 2021), so 0.3 / 1.3 = 0.23.
+        8: replace(CORTEX_A72.precisions[8], efficiency=0.23),
+    },
+)
+"""Raspberry Pi 4 units on an old TensorFlow Lite build without XNNPACK: FP32 is about 3x
+slower than :data:`CORTEX_A72` (XNNPACK-class), int8 only 1.3x, so quantising pays off
+about 4-5x there against 1.8x on an up-to-date unit.
+
+Unpruned ResNet-50 (model): FP32 1874 ms, INT8 420 ms.
 """
 
 _MPIC_MHZ = 250.0
@@ -211,7 +257,16 @@ MLPerf-Tiny ResNet-8 (model): 8-bit 26.7 ms, 4-bit 37.9 ms, 2-bit 43.4 ms (MPIC:
 """
 
 SKUS: dict[str, SKU] = {
-    s.name: s for s in (JETSON_XAVIER_NX, JETSON_NANO, CORTEX_A72, MPIC_RISCV, RI5CY_RISCV)
+    s.name: s
+    for s in (
+        JETSON_XAVIER_NX,
+        JETSON_NANO,
+        CORTEX_A72,
+        CORTEX_A72_ARMNN,
+        CORTEX_A72_TFLITE_LEGACY,
+        MPIC_RISCV,
+        RI5CY_RISCV,
+    )
 }
 """All presets by name."""
 
