@@ -15,6 +15,8 @@ pays off on both: quantised and pruned configurations rank differently. Both rev
 keep their factory spread (fixed clocks; no thermal drift on these MCUs).
 
 Nominal device: an MPIC unit, the new board on the team's desk.
+
+Budget: 100 latency measurements, 50 per cluster (one cluster per revision).
 """
 
 from __future__ import annotations

@@ -20,6 +20,8 @@ DEPLOYED input size, 32x32 (the MLPerf-Tiny ResNet-8 input; the camera pipeline 
 the network is fully convolutional, so the same weights run at both sizes.
 
 Nominal device: an up-to-date (XNNPACK) unit, as on the team's desk.
+
+Budget: 120 latency measurements, 40 per cluster (one cluster per runtime).
 """
 
 from __future__ import annotations
