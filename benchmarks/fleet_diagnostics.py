@@ -28,6 +28,7 @@ DEFAULT = (
     "nb201_large",
     "resnet8_digits_mcu",
     "resnet8_digits_mixed_mcu",
+    "resnet8_digits_pi_runtimes",
     "resnet50_hdap",
     "resnet50_jetson_mixed",
 )
