@@ -24,6 +24,7 @@ import numpy as np
 from moo_compress.device import Device
 from moo_compress.devices.replay import ReplayDevice
 from moo_compress.fleet import Fleet
+from moo_compress.fleet_clusters import FleetClusters
 from moo_compress.nb201 import (
     OPS,
     NB201Data,
@@ -62,9 +63,8 @@ class NB201Problem(FleetProblem):
         self.seed = seed
         self.space = NB201Space()
         self.recorded = NB201Data.load()  # not self.data: pymoo's Problem owns that name
-        self.clusters = self._clusters(self.build_fleet())
-        self.evaluator = RecordedAccuracy(self.recorded, self.space)
-        self._init_problem()
+        clusters = FleetClusters.build(self.build_fleet(), self.space, seed)
+        super().__init__(self.space, clusters, RecordedAccuracy(self.recorded, self.space))
 
     def build_fleet(self) -> Fleet | Sequence[Device]:
         """One replayed device per entry of ``devices``, each its own cluster."""

@@ -183,10 +183,9 @@ def score_nominal(
 
 # ---------------------------------------------------------------------- a task
 def nominal_device(task: Task) -> Device:
-    """The problem's nominal device: its ``nominal_device()`` hook where it defines
-    one (and it returns a device), else the task's default."""
-    hook = getattr(task.problem, "nominal_device", None)  # a typed hook once issue 15 lands
-    device = hook() if callable(hook) else None
+    """The problem's nominal device: its :meth:`FleetProblem.nominal_device` where that
+    gives one, else the task's default."""
+    device = task.problem.nominal_device()
     return device if device is not None else task.nominal_device()
 
 
@@ -210,9 +209,9 @@ def diagnose(task: Task, seed: int = 0, n_sample: int = 2000, effort: int = 2) -
     nominal = nominal_device(task)
     clusters = problem.clusters
     active = clusters.active
-    enumerate_all = getattr(problem, "enumerate", None)  # a typed hook once issue 15 lands
-    if enumerate_all is not None:
-        sample = candidates = enumerate_all()
+    everything = problem.enumerate()
+    if everything is not None:
+        sample = candidates = everything
     else:
         rng = np.random.default_rng(seed)
         sample = np.vstack([problem.anchors(), task.random_configs(rng, n_sample)])
@@ -227,18 +226,24 @@ def diagnose(task: Task, seed: int = 0, n_sample: int = 2000, effort: int = 2) -
         )
         oracle_X = optimise(problem, task.true_objectives, 3, seed, effort=effort, **limits)
         candidates = np.unique(np.vstack([problem.baseline()[None], nominal_X, oracle_X]), axis=0)
-    spearman, r2 = rank_agreement(
-        clusters.true_cluster_latency(sample)[:, active], nominal.true_latency_ms(sample)
-    )
-    candidates = candidates[(constraints(task, candidates) <= 0).all(axis=1)]
-    true_F = task.true_objectives(candidates)
+    # Truth of every candidate, computed once (on NB201 the sample is the candidates).
+    cluster_ms = clusters.true_cluster_latency(candidates)  # (C, K)
+    nominal_ms = nominal.true_latency_ms(candidates)  # (C,)
+    accuracy = task.accuracy(candidates)
+    if sample is candidates:
+        spearman, r2 = rank_agreement(cluster_ms[:, active], nominal_ms)
+    else:
+        spearman, r2 = rank_agreement(
+            clusters.true_cluster_latency(sample)[:, active], nominal.true_latency_ms(sample)
+        )
+    ok = (problem.constraint_values(candidates, accuracy, cluster_ms) <= 0).all(axis=1)
+    candidates, cluster_ms, nominal_ms = candidates[ok], cluster_ms[ok], nominal_ms[ok]
+    true_F = problem.objectives(accuracy[ok], cluster_ms)
     loss = true_F[:, 0]
-    nominal_ms = nominal.true_latency_ms(candidates)
     baseline_row = int(np.flatnonzero((candidates == problem.baseline()).all(axis=1))[0])
     _, hv, nominal_regrets = score_nominal(loss, true_F, nominal_ms, baseline_row)
     front = non_dominated_index(true_F)
-    per_cluster = clusters.true_cluster_latency(candidates[front])[:, active]
-    changes, distinct = worst_cluster_changes(loss[front], per_cluster)
+    changes, distinct = worst_cluster_changes(loss[front], cluster_ms[front][:, active])
     return Diagnostics(
         problem=task.name,
         nominal=nominal.device_id,
@@ -251,5 +256,5 @@ def diagnose(task: Task, seed: int = 0, n_sample: int = 2000, effort: int = 2) -
         worst_clusters=distinct,
         nominal_hv_fraction=hv,
         nominal_regrets=tuple(nominal_regrets),
-        exact=enumerate_all is not None,
+        exact=everything is not None,
     )
