@@ -6,13 +6,14 @@ each, and they drift apart in the field as the simulated fleets do
 (:mod:`moo_compress.fleet`). Unit ``d`` of recorded device ``r`` runs configuration ``x``
 in::
 
-    t[x, d] = overhead[d] * m_r + (t_r[x] - m_r) / compute[d]
+    t[x, d] = overhead[d] * f + (t_r[x] - f) / compute[d],   f = min(m_r, t_r[x])
 
-* ``t_r[x]``: the recorded latency (ms); ``m_r``: the recorded device's smallest latency
-  over all configurations, taken as its fixed part (framework dispatch, input copy and
-  the layers every configuration shares). Assumption: that part scales with the host's
-  load (``overhead``), the rest with the clock the unit's thermal state allows
-  (``compute``).
+* ``t_r[x]``: the recorded latency (ms); ``m_r``: the recorded device's fixed part
+  (framework dispatch, input copy and the layers every configuration shares), given by
+  the caller, e.g. its smallest plausible recorded latency. Assumption: that part scales
+  with the host's load (``overhead``), the rest with the clock the unit's thermal state
+  allows (``compute``). A recording below ``m_r`` (a defect of the data, e.g. NB201's
+  values under 0.1 ms) is taken as all fixed part, so no latency turns negative.
 * ``compute``, ``overhead``: drift factors drawn from the unit's :class:`DriftProfile`
   (``bandwidth`` is not used: a recorded latency cannot be split into compute and memory
   time); ``noise``: log-normal sigma of one measurement.
@@ -57,8 +58,7 @@ class RecordedFleet(Fleet):
     Args:
         table: The recorded latencies of the devices (see :data:`LatencyTable`).
         names: (R,) names of the recorded devices.
-        fixed_ms: (R,) each recorded device's fixed part ``m_r`` (ms), its smallest
-            recorded latency.
+        fixed_ms: (R,) each recorded device's fixed part ``m_r`` (ms).
         probes: (P, n_var) configurations clustering measures every unit on, and names.
         supported_bits: Bit-widths of the recorded configurations.
         units: Units per recorded device; ``D = R * units``.
@@ -150,7 +150,7 @@ class RecordedFleet(Fleet):
         idx = self._index(device_idx)
         recorded = np.asarray(self.table(np.atleast_2d(X)), dtype=float)  # (N, R)
         r = self.recorded_index[idx]
-        fixed = self.fixed_ms[r]
+        fixed = np.minimum(self.fixed_ms[r], recorded[:, r])
         return self.overhead[idx] * fixed + (recorded[:, r] - fixed) / self.compute[idx]
 
 

@@ -47,6 +47,17 @@ def test_units_follow_the_drift_formula_of_their_recorded_device() -> None:
     }
 
 
+def test_recordings_below_the_fixed_part_stay_positive() -> None:
+    probes = (np.array(list(PROBES.values())), tuple(PROBES))
+    f = RecordedFleet(table, ("a", "b"), np.array([2.0, 2.0]), probes, frozenset({32}), 40)
+    f.bind(NB201Space())
+    X = all_cells()[:50]  # recorded at 1 ms on "a" for cells without a 3x3 convolution
+    true = f.true_latency_ms(X)
+    assert np.all(true > 0)
+    low = table(X)[:, 0] < 2.0
+    np.testing.assert_allclose(true[low, 0], f.overhead[0] * table(X)[low, 0])
+
+
 def test_a_unit_measures_reproducibly_with_its_noise() -> None:
     f = fleet()
     space = NB201Space()
