@@ -1,6 +1,8 @@
 """Print the fleet diagnostics of every problem (see :mod:`benchmarks.compare.diagnostics`).
 
-Run: ``python -m benchmarks.fleet_diagnostics [--problem P1,P2] [--seed 0] [--sample 2000]``
+Run: ``python -m benchmarks.fleet_diagnostics [--problem P1,P2] [--seed 0] [--sample 2000]
+[--cache DIR]`` (``--cache``: where the problems' references are cached, see
+:mod:`benchmarks.compare.reference`).
 
 Per problem: its nominal device; per-cluster Spearman and log-linear R^2 against it (the
 range over clusters); how often the worst cluster changes along the oracle front; the
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 
 import torch
 from rich.console import Console
@@ -39,6 +42,7 @@ def main() -> None:
     parser.add_argument("--problem", default=",".join(DEFAULT), help="comma-separated names")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--sample", type=int, default=2000, help="configs for rank agreement")
+    parser.add_argument("--cache", type=Path, default=None, help="reference cache folder")
     args = parser.parse_args()
     torch.set_num_threads(1)
     console = Console(width=200)
@@ -46,7 +50,7 @@ def main() -> None:
     for name in [p.strip() for p in args.problem.split(",") if p.strip()]:
         start = time.perf_counter()
         task = load_task(name, args.seed)
-        row = diagnose(task, seed=args.seed, n_sample=args.sample).row()
+        row = diagnose(task, seed=args.seed, n_sample=args.sample, cache_dir=args.cache).row()
         row["s"] = f"{time.perf_counter() - start:.0f}"
         if table is None:
             table = Table(title=f"Fleet diagnostics, seed {args.seed} (problems in {PROBLEMS})")

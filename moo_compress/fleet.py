@@ -271,17 +271,6 @@ class Fleet:
         return device
 
     # ------------------------------------------------------------------ latency
-    def nominal_device(self, seed: int = 0) -> SimulatedDevice:
-        """One nominal unit of the reference SKU: drift factors 1, the SKU's default
-        noise, bound if the fleet is. What a team that tunes for "the" device measures on;
-        not a member of the fleet."""
-        device = SimulatedDevice(
-            f"{self.sku.name}-nominal", self.sku, seed=np.random.SeedSequence(seed)
-        )
-        if self.space is not None:
-            device.bind(self.space)
-        return device
-
     def true_latency_ms(self, X: np.ndarray, device_idx: np.ndarray | None = None) -> np.ndarray:
         """(N, D') noiseless latency in ms of a population (N, n_var) on the devices
         ``device_idx`` (default: all D). For evaluation only, never for an optimiser.

@@ -15,7 +15,9 @@ nothing, and only pruning (fewer MACs) helps. Model, search space and accuracy
 says) are those of ``resnet50_hdap.py``, whose field-aged single-SKU fleet stays the
 control.
 
-Nominal device: a Xavier NX at 15 W, the flagship a single-device team tunes for.
+Nominal device: a Xavier NX at 15 W, the flagship a single-device team tunes for: the
+fleet's reference SKU (its first part), undrifted, which is what the benchmark's default
+nominal device is.
 
 Budget: 200 latency measurements, 50 per cluster at the 4 clusters of seed 0.
 """
@@ -45,6 +47,3 @@ class ResNet50JetsonMixed(_base.ResNet50HDAP):
             FleetPart(get_sku("jetson-nano"), 0.4, NANO_POWER_MODES),
         ]
         return Fleet.mixed(parts, n=500, seed=self.seed)
-
-    def nominal_device(self):
-        return self.clusters.fleet.nominal_device(self.seed)

@@ -25,7 +25,8 @@ cached), top-1 on the 360 validation digits at their 8x8 size. Latency is taken 
 DEPLOYED input size, 32x32 (the MLPerf-Tiny ResNet-8 input; the camera pipeline upsamples):
 the network is fully convolutional, so the same weights run at both sizes.
 
-Nominal device: an up-to-date (XNNPACK) unit, as on the team's desk.
+Nominal device: an up-to-date (XNNPACK) unit, as on the team's desk: the fleet's reference SKU
+(its first part), undrifted, which is what the benchmark's default nominal device is.
 
 Budget: 120 latency measurements, 40 per cluster (one cluster per runtime).
 """
@@ -64,6 +65,3 @@ class ResNet8DigitsPiRuntimes(FleetCompressionProblem):
 
     def build_accuracy(self, model, example_input):
         return DigitsEvaluator(model, seed=self.seed)
-
-    def nominal_device(self):
-        return self.clusters.fleet.nominal_device(self.seed)

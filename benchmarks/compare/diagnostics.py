@@ -15,32 +15,33 @@ a single-device team would tune for):
   cluster's latency.
 * **oracle_nominal**: the front that is optimal for the nominal device alone (exact by
   enumeration where the problem enumerates its space, else NSGA-II on the nominal
-  device's true latency, :func:`benchmarks.compare.nsga.optimise`), reported as the
-  nominal device's latency for both average and worst case, and scored on the fleet's
-  truth: its hypervolume fraction (:mod:`benchmarks.compare.metrics`) and its
-  deployment regret at the accuracy floors (:mod:`benchmarks.compare.regret`).
+  device's true latency; the problem's cached reference,
+  :mod:`benchmarks.compare.reference`), reported as the nominal device's latency for
+  both average and worst case, and scored on the fleet's truth: its hypervolume
+  fraction (:mod:`benchmarks.compare.metrics`) and its deployment regret at the accuracy
+  floors (:mod:`benchmarks.compare.regret`).
 
 A problem is a **fleet-awareness test** when oracle_nominal leaves at least
 :data:`TEST_REGRET` (5 %) worst-cluster regret at some floor; otherwise it is a
 **control**: there, tuning for one device is as good as knowing the fleet.
 
-Without enumeration, the reference of the regret and the hypervolume is the
-non-dominated union of the oracle (NSGA-II on the fleet's truth, ``effort`` times the
-problem's population and generations) and the oracle_nominal front's true values.
+The reference of the regret and the hypervolume is the problem's reference front (the
+non-dominated union of the oracle and the two floor fronts, on the truth), as for every
+method of the comparison.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from scipy.stats import spearmanr
 
 from benchmarks.compare.metrics import Scale, hypervolume, non_dominated_index
-from benchmarks.compare.nsga import optimise
+from benchmarks.compare.reference import ORACLE_EFFORT, load_reference
 from benchmarks.compare.regret import DROPS, Regret, regrets
 from benchmarks.compare.task import Task
-from moo_compress.device import Device
 
 TEST_REGRET = 1.05
 """Worst-cluster regret of oracle_nominal at or above which a problem is a test."""
@@ -146,104 +147,69 @@ def worst_cluster_changes(loss: np.ndarray, cluster_ms: np.ndarray) -> tuple[int
     return int(np.count_nonzero(worst[1:] != worst[:-1])), len(np.unique(worst))
 
 
-def nominal_front_index(loss: np.ndarray, nominal_ms: np.ndarray) -> np.ndarray:
-    """Indices of the rows non-dominated on (loss, nominal ms): oracle_nominal among
-    candidates."""
-    return non_dominated_index(np.column_stack([loss, nominal_ms]))
-
-
-def score_nominal(
-    loss: np.ndarray,
+def score_front(
+    reported: np.ndarray,
     true_F: np.ndarray,
-    nominal_ms: np.ndarray,
-    baseline_row: int,
+    reference: np.ndarray,
+    baseline: np.ndarray,
     drops: tuple[float, ...] = DROPS,
-) -> tuple[np.ndarray, float, list[Regret]]:
-    """oracle_nominal among candidates, and its HV fraction and regrets on the truth.
+) -> tuple[float, list[Regret]]:
+    """HV fraction and deployment regrets of a reported front, on the truth.
 
     Args:
-        loss: (N,) accuracy loss of the candidates.
-        true_F: (N, 3) their true ``[loss, fleet-average ms, worst-cluster ms]``.
-        nominal_ms: (N,) their true latency on the nominal device.
-        baseline_row: Row of the uncompressed configuration.
-
-    Returns:
-        (the rows of oracle_nominal, its HV fraction, its regret at each floor). The
-        reference is the candidates' non-dominated truth.
+        reported: (P, 3) what the front reports (oracle_nominal: ``[loss, nominal ms,
+            nominal ms]``), by which the deployed row is chosen.
+        true_F: (P, 3) the true ``[loss, fleet-average ms, worst-cluster ms]`` of its rows.
+        reference: (R, 3) true objectives of the reference front.
+        baseline: (3,) true objectives of the uncompressed configuration.
     """
-    true_F = np.atleast_2d(np.asarray(true_F, dtype=float))
-    rows = nominal_front_index(loss, nominal_ms)
-    reported = np.column_stack([loss[rows], nominal_ms[rows], nominal_ms[rows]])
-    reference = true_F[non_dominated_index(true_F)]
-    baseline = true_F[baseline_row]
-    scale = Scale(baseline)
-    hv = hypervolume(true_F[rows], scale) / hypervolume(reference, scale)
-    return rows, hv, regrets(reported, true_F[rows], reference, baseline, drops)
+    scale = Scale(np.asarray(baseline, dtype=float))
+    hv = hypervolume(true_F, scale) / hypervolume(reference, scale)
+    return hv, regrets(reported, true_F, reference, baseline, drops)
 
 
 # ---------------------------------------------------------------------- a task
-def nominal_device(task: Task) -> Device:
-    """The problem's nominal device: its :meth:`FleetProblem.nominal_device` where that
-    gives one, else the task's default."""
-    device = task.problem.nominal_device()
-    return device if device is not None else task.nominal_device()
-
-
-def constraints(task: Task, X: np.ndarray) -> np.ndarray:
-    """(N, c) the problem's constraint values on the truth, feasible where <= 0."""
-    latency = task.problem.clusters.true_cluster_latency(X)
-    return task.problem.constraint_values(X, task.accuracy(X), latency)
-
-
-def diagnose(task: Task, seed: int = 0, n_sample: int = 2000, effort: int = 2) -> Diagnostics:
+def diagnose(
+    task: Task,
+    seed: int = 0,
+    n_sample: int = 2000,
+    cache_dir: Path | None = None,
+    effort: int = ORACLE_EFFORT,
+) -> Diagnostics:
     """The diagnostics of a task (see the module docstring).
 
     Args:
         task: The problem at one seed.
-        seed: Seed of the sample and of the NSGA-II runs.
-        n_sample: Uniform random configurations behind the rank agreement (all of them
+        seed: Seed of the random sample.
+        n_sample: Uniform random configurations behind the rank agreement (every one
             where the problem enumerates its space).
-        effort: NSGA-II population and generations, as multiples of the problem's.
+        cache_dir: Where the problem's reference is cached (None: computed, not kept).
+        effort: The reference's NSGA-II effort (see :mod:`benchmarks.compare.reference`).
     """
     problem = task.problem
-    nominal = nominal_device(task)
+    nominal = task.nominal_device()
     clusters = problem.clusters
     active = clusters.active
-    everything = problem.enumerate()
-    if everything is not None:
-        sample = candidates = everything
-    else:
+    reference = load_reference(task, cache_dir, effort)
+    reference_F = reference.front_objectives(task)
+    baseline = task.baseline_objectives()
+    nominal_X, reported = reference.row(task, "oracle_nominal")
+    hv, nominal_regrets = score_front(
+        reported, task.true_objectives(nominal_X), reference_F, baseline
+    )
+
+    sample = problem.enumerate()
+    if sample is None:
         rng = np.random.default_rng(seed)
         sample = np.vstack([problem.anchors(), task.random_configs(rng, n_sample)])
-        limits = {"constraints": lambda X: constraints(task, X), "n_constr": problem.n_ieq_constr}
-        nominal_X = optimise(
-            problem,
-            lambda X: np.column_stack([1.0 - task.accuracy(X), nominal.true_latency_ms(X)]),
-            2,
-            seed,
-            effort=effort,
-            **limits,
-        )
-        oracle_X = optimise(problem, task.true_objectives, 3, seed, effort=effort, **limits)
-        candidates = np.unique(np.vstack([problem.baseline()[None], nominal_X, oracle_X]), axis=0)
-    # Truth of every candidate, computed once (on NB201 the sample is the candidates).
-    cluster_ms = clusters.true_cluster_latency(candidates)  # (C, K)
-    nominal_ms = nominal.true_latency_ms(candidates)  # (C,)
-    accuracy = task.accuracy(candidates)
-    if sample is candidates:
-        spearman, r2 = rank_agreement(cluster_ms[:, active], nominal_ms)
-    else:
-        spearman, r2 = rank_agreement(
-            clusters.true_cluster_latency(sample)[:, active], nominal.true_latency_ms(sample)
-        )
-    ok = (problem.constraint_values(candidates, accuracy, cluster_ms) <= 0).all(axis=1)
-    candidates, cluster_ms, nominal_ms = candidates[ok], cluster_ms[ok], nominal_ms[ok]
-    true_F = problem.objectives(accuracy[ok], cluster_ms)
-    loss = true_F[:, 0]
-    baseline_row = int(np.flatnonzero((candidates == problem.baseline()).all(axis=1))[0])
-    _, hv, nominal_regrets = score_nominal(loss, true_F, nominal_ms, baseline_row)
-    front = non_dominated_index(true_F)
-    changes, distinct = worst_cluster_changes(loss[front], cluster_ms[front][:, active])
+    spearman, r2 = rank_agreement(
+        clusters.true_cluster_latency(sample)[:, active], nominal.true_latency_ms(sample)
+    )
+    oracle_X = reference.fronts["oracle"]
+    oracle_F = task.true_objectives(oracle_X)
+    front = non_dominated_index(oracle_F)
+    per_cluster = clusters.true_cluster_latency(oracle_X[front])[:, active]
+    changes, distinct = worst_cluster_changes(oracle_F[front, 0], per_cluster)
     return Diagnostics(
         problem=task.name,
         nominal=nominal.device_id,
@@ -256,5 +222,5 @@ def diagnose(task: Task, seed: int = 0, n_sample: int = 2000, effort: int = 2) -
         worst_clusters=distinct,
         nominal_hv_fraction=hv,
         nominal_regrets=tuple(nominal_regrets),
-        exact=everything is not None,
+        exact=reference.exact,
     )

@@ -26,6 +26,3 @@ class TinyMixedFleet(_base.TinyFleet):
             FleetPart(get_sku("jetson-nano"), 0.5, NANO_POWER_MODES),
         ]
         return Fleet.mixed(parts, n=60, seed=self.seed)
-
-    def nominal_device(self):
-        return self.clusters.fleet.nominal_device(self.seed)
