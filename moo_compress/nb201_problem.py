@@ -17,7 +17,7 @@ repository (see :func:`moo_compress.nb201.data_dir`).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 
 import numpy as np
 
@@ -27,6 +27,7 @@ from moo_compress.fleet import Fleet
 from moo_compress.fleet_clusters import FleetClusters
 from moo_compress.nb201 import (
     OPS,
+    NB201Cell,
     NB201Data,
     NB201Space,
     RecordedAccuracy,
@@ -53,6 +54,59 @@ PLAUSIBLE_MS = 0.1
 """Recorded latencies below this are a known defect of the data (``pixel3`` and ``raspi4``
 have some, see the data's README): they are replayed as recorded, but a recorded fleet's
 fixed part is the smallest latency at or above it."""
+
+
+class _CellTable(Mapping[str, float]):
+    """A recorded column (15625,) seen as ``cell JSON -> ms``, what
+    :class:`ReplayDevice` looks measurements up in, without building 15,625 keys."""
+
+    def __init__(self, column: np.ndarray) -> None:
+        self.column = column
+
+    def __getitem__(self, key: str) -> float:
+        try:
+            cell = NB201Cell.from_json(key)
+        except ValueError:
+            raise KeyError(key) from None
+        return float(self.column[codes(_SPACE.encode(cell)[None])[0]])
+
+    def __iter__(self) -> Iterator[str]:
+        return (_SPACE.decode(x).to_json() for x in all_cells())
+
+    def __len__(self) -> int:
+        return len(self.column)
+
+
+_SPACE = NB201Space()
+
+
+class CellReplayDevice(ReplayDevice):
+    """A replayed NB201 device whose true latency is one vectorised table look-up.
+
+    Measurements are :class:`ReplayDevice`'s (one sample, the recorded value; a missing
+    value raises); :meth:`true_latency_ms` indexes the recorded (15625,) column by cell
+    code instead of decoding every row.
+    """
+
+    def __init__(self, device_id: str, column: np.ndarray) -> None:
+        self.column = np.asarray(column, dtype=float)
+        super().__init__(device_id, _CellTable(self.column))
+
+    def true_latency_ms(self, X: np.ndarray) -> np.ndarray:
+        """(N,) recorded latency in ms of an (N, 6) population.
+
+        Raises:
+            ValueError: unbound, or a cell without a recorded value (see
+                :meth:`ReplayDevice.lookup`).
+        """
+        if self.space is None:
+            raise ValueError(f"device {self.device_id!r} is not bound to a search space")
+        X = self.space.check(X)
+        values = self.column[codes(X)]
+        bad = np.flatnonzero(~(np.isfinite(values) & (values > 0)))
+        if len(bad):
+            self.lookup(self.space.decode(X[bad[0]]).to_json())  # raises, naming the cell
+        return values
 
 
 class NB201Problem(FleetProblem):
@@ -92,12 +146,9 @@ class NB201Problem(FleetProblem):
             seed=self.seed,
         )
 
-    def _replay(self, device: str) -> ReplayDevice:
+    def _replay(self, device: str) -> CellReplayDevice:
         """A device replaying the recorded latency column ``device`` for every cell."""
-        cells = self.enumerate()
-        keys = [self.space.decode(x).to_json() for x in cells]
-        latency = self.recorded.latency_ms(device, cells)
-        return ReplayDevice(device, dict(zip(keys, latency, strict=True)))
+        return CellReplayDevice(device, self.recorded.latency_ms(device, all_cells()))
 
     def enumerate(self) -> np.ndarray:
         """(15625, 6) every cell: the space is small enough for an exact front."""
