@@ -38,7 +38,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from moo_compress.problem import FleetProblem
+from moo_compress.problem import FleetCompressionProblem, FleetProblem
 from moo_compress.search_settings import SearchSettings
 from moo_compress.store import SCHEMA_VERSION
 
@@ -135,8 +135,8 @@ def fleet_identity(problem: FleetProblem) -> dict:
 
 
 def _reference_model(problem: FleetProblem) -> nn.Module | None:
-    model = getattr(problem, "reference", None)
-    return model if isinstance(model, nn.Module) else None
+    """The compression problem's uncompressed model; None for other problems."""
+    return problem.reference if isinstance(problem, FleetCompressionProblem) else None
 
 
 def identity(problem: FleetProblem) -> dict:
