@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from benchmarks.compare.__main__ import COLUMNS, main
+from benchmarks.compare.__main__ import COLUMNS, DIAGNOSTIC_COLUMNS, main
 from benchmarks.compare.metrics import Scale, hypervolume, igd_plus, iso_accuracy_speedups, score
 from benchmarks.compare.reference import load_reference
 from benchmarks.compare.stats import mean_ci, paired
@@ -125,6 +125,10 @@ def test_outputs_have_the_documented_columns(tmp_path, capsys):
     assert "| row | hv_fraction | ours W/T/L, p |" in table
     assert "| random |" in table and "| ours |" not in table
     assert "Worst-cluster deployment regret" in table and "Anytime" in table
+    diagnostics = pd.read_csv(out / "diagnostics.csv")
+    assert tuple(diagnostics.columns) == DIAGNOSTIC_COLUMNS and len(diagnostics) == 1
+    assert diagnostics["kind"].iloc[0] in ("test", "control")
+    assert "**Fleet diagnostics**" in table
     # runs made in parallel combine into one table
     merged = tmp_path / "merged"
     assert main(["merge", f"{out},{out}", "--out", str(merged)]) == 0

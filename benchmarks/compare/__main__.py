@@ -44,6 +44,7 @@ from rich.console import Console  # noqa: E402
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn  # noqa: E402
 
 from benchmarks.compare.anytime import measurements_to_regret  # noqa: E402
+from benchmarks.compare.diagnostics import diagnose  # noqa: E402
 from benchmarks.compare.methods import METHODS  # noqa: E402
 from benchmarks.compare.metrics import score  # noqa: E402
 from benchmarks.compare.protocol import (  # noqa: E402
@@ -98,6 +99,24 @@ how many of them the method did not measure on every cluster; ``measurements`` a
 ``wall_s``: the method's wall time in s, charged the evaluation time of every accuracy
 it asked for. Reference rows (``oracle``, ``oracle_macs``, ``oracle_nominal``) spend
 nothing: their cost columns are NaN."""
+DIAGNOSTIC_COLUMNS = (
+    "problem",
+    "seed",
+    "kind",
+    "nominal",
+    "clusters",
+    "spearman_min",
+    "spearman_max",
+    "r2_min",
+    "r2_max",
+    "worst_changes",
+    "front_size",
+    "worst_clusters",
+    "nominal_hv_fraction",
+    *(f"nominal_{kind}_regret_{drop_label(d)}" for d in DROPS for kind in ("worst", "avg")),
+)
+"""``diagnostics.csv`` columns, one row per problem and seed (see
+:mod:`benchmarks.compare.diagnostics`; the candidates are the reference's fronts)."""
 RESULTS_MD = Path(__file__).resolve().parents[1] / "RESULTS.md"
 
 
@@ -190,6 +209,33 @@ def run_method(task: Task, name: str, seed: int) -> dict:
             "wall_s": wall - (task.fresh_seconds - fresh_before) + ledger.seconds,
         },
     }
+
+
+def diagnostics_row(task: Task, reference: Reference, cache: Path | None) -> dict:
+    """The fleet diagnostics of one task (:func:`~benchmarks.compare.diagnostics.diagnose`,
+    on the task's cached reference)."""
+    found = diagnose(
+        task, seed=task.seed, cache_dir=cache, effort=reference.settings["oracle_effort"]
+    )
+    row = {
+        "problem": task.name,
+        "seed": task.seed,
+        "kind": found.kind,
+        "nominal": found.nominal,
+        "clusters": len(found.clusters),
+        "spearman_min": float(np.min(found.spearman)),
+        "spearman_max": float(np.max(found.spearman)),
+        "r2_min": float(np.min(found.r2)),
+        "r2_max": float(np.max(found.r2)),
+        "worst_changes": found.worst_changes,
+        "front_size": found.front_size,
+        "worst_clusters": found.worst_clusters,
+        "nominal_hv_fraction": found.nominal_hv_fraction,
+    }
+    for r in found.nominal_regrets:
+        row[f"nominal_worst_regret_{drop_label(r.drop)}"] = r.worst
+        row[f"nominal_avg_regret_{drop_label(r.drop)}"] = r.average
+    return row
 
 
 def score_row(task: Task, run: dict, reference_F: np.ndarray, baseline: np.ndarray) -> dict:
@@ -302,7 +348,7 @@ def parse_merge_args(argv: list[str]) -> argparse.Namespace:
 
 def run_comparison(args: argparse.Namespace, argv: list[str], console: Console) -> int:
     """Run every problem, seed and method; write ``results.csv`` and ``info.json``."""
-    rows, info = [], {}
+    rows, info, diagnostics = [], {}, []
     seeds = {p: args.seeds_for.get(p, args.seeds) for p in args.problem}
     total = sum(seeds.values()) * len(args.methods)
     progress = Progress(
@@ -340,6 +386,11 @@ def run_comparison(args: argparse.Namespace, argv: list[str], console: Console) 
                     args.out / "results.csv", index=False
                 )
                 done = seed - args.first_seed + 1
+                progress.update(bar, status=f"{problem} seed {seed}: diagnostics")
+                diagnostics.append(diagnostics_row(task, reference, args.cache))
+                pd.DataFrame(diagnostics, columns=list(DIAGNOSTIC_COLUMNS)).to_csv(
+                    args.out / "diagnostics.csv", index=False
+                )
                 info[task.name] = _problem_info(
                     task, reference, (done, seeds[problem]), problem in args.seeds_for, args
                 )
@@ -356,15 +407,41 @@ def run_comparison(args: argparse.Namespace, argv: list[str], console: Console) 
     return 0
 
 
+def missing_diagnostics(
+    results: pd.DataFrame, found: list[pd.DataFrame], info: dict[str, dict]
+) -> pd.DataFrame:
+    """The diagnostics rows of ``found``, plus those of every problem and seed of
+    ``results`` that they lack (a run made before diagnostics were part of it), computed
+    on the cached reference."""
+    have = (
+        pd.concat(found, ignore_index=True) if found else pd.DataFrame(columns=DIAGNOSTIC_COLUMNS)
+    )
+    known = set(zip(have["problem"], have["seed"], strict=True))
+    rows = []
+    with pinned_threads():
+        for problem, seed in results[["problem", "seed"]].drop_duplicates().itertuples(index=False):
+            if (problem, seed) in known:
+                continue
+            cache = Path(info[problem].get("cache", CACHE))
+            task = load_task(problem, int(seed), cache)
+            reference = load_reference(task, cache, info[problem].get("effort", ORACLE_EFFORT))
+            rows.append(diagnostics_row(task, reference, cache))
+    return pd.concat([have, pd.DataFrame(rows, columns=DIAGNOSTIC_COLUMNS)], ignore_index=True)
+
+
 def combine(parts: list[Path], out: Path, publish: bool) -> str:
     """One ``table.md`` (and with ``publish``, ``RESULTS.md``) of the runs in ``parts``."""
     results = pd.concat([pd.read_csv(p / "results.csv") for p in parts], ignore_index=True)
     runs = [json.loads((p / "info.json").read_text()) for p in parts]
     info = {name: about for run in runs for name, about in run["problems"].items()}
-    text = markdown(results, info)
+    found = [pd.read_csv(p / "diagnostics.csv") for p in parts if (p / "diagnostics.csv").is_file()]
+    diagnostics = missing_diagnostics(results, found, info)
+    text = markdown(results, info, diagnostics)
     (out / "table.md").write_text(text)
     if out not in parts:
         results.to_csv(out / "results.csv", index=False)
+        if diagnostics is not None:
+            diagnostics.to_csv(out / "diagnostics.csv", index=False)
     if publish:
         produced = "\n".join(
             f"- `{run['command']}` on {run['date']} on {run['machine']}: "
