@@ -179,8 +179,13 @@ def choose_pairs(
     costs: np.ndarray,
     measured: np.ndarray,
     batch_size: int,
+    shortlist: int = 32,
 ) -> list[tuple[int, int, float]]:
     r"""Greedy batch of (candidate, output) pairs by cost-weighted decoupled EHVI.
+
+    The decoupled values are computed for the ``shortlist`` candidates of highest coupled
+    EHVI (all outputs revealed) among those with an open pair; a candidate that cannot
+    improve the front when everything about it is learned cannot when one output is.
 
     Args:
         samples: ``(S, n, 1 + K)`` joint posterior samples (see ``log_ehvi``).
@@ -189,6 +194,7 @@ def choose_pairs(
             or 1 per real measurement); ``inf`` excludes an output.
         measured: ``(n, 1 + K)`` bool, pairs already measured (never chosen again).
         batch_size: Number of pairs wanted, ``>= 1``.
+        shortlist: Candidates whose decoupled values are computed, ``>= 1``.
 
     Returns:
         Up to ``batch_size`` tuples ``(candidate, output, log EHVI - log cost)``, best
@@ -199,19 +205,26 @@ def choose_pairs(
     if costs.shape != (samples.shape[-1],) or (costs <= 0).any():
         raise ValueError(f"costs must be ({samples.shape[-1]},) and > 0, got {costs}")
     front = np.reshape(front, (-1, N_OBJECTIVES))
-    mean_objectives = fleet_objectives(samples.mean(0), weights)  # (n, 3)
+    outputs = np.flatnonzero(np.isfinite(costs))
+    open_rows = np.flatnonzero(~measured[:, outputs].all(1))
+    if not len(open_rows):
+        return []
+    coupled = log_ehvi(samples[:, open_rows], weights, front, ref_point, scale)
+    rows = open_rows[np.argsort(-coupled, kind="stable")[:shortlist]]
+    samples, measured = samples[:, rows], measured[rows]
+    mean_objectives = fleet_objectives(samples.mean(0), weights)  # (shortlist, 3)
     chosen: list[tuple[int, int, float]] = []
     for _ in range(batch_size):
         value = np.full(measured.shape, -np.inf)
-        for j in np.flatnonzero(np.isfinite(costs)):
-            open_rows = ~measured[:, j]
-            if open_rows.any():
-                ehvi = log_ehvi(samples[:, open_rows], weights, front, ref_point, scale, int(j))
-                value[open_rows, j] = ehvi - math.log(costs[j])
+        for j in outputs:
+            todo = ~measured[:, j]
+            if todo.any():
+                ehvi = log_ehvi(samples[:, todo], weights, front, ref_point, scale, int(j))
+                value[todo, j] = ehvi - math.log(costs[j])
         if not np.isfinite(value).any():
             break
         i, j = np.unravel_index(int(np.argmax(value)), value.shape)
-        chosen.append((int(i), int(j), float(value[i, j])))
+        chosen.append((int(rows[i]), int(j), float(value[i, j])))
         measured[i, j] = True
         front = np.vstack([front, mean_objectives[i]])
     return chosen
