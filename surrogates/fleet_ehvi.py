@@ -118,9 +118,7 @@ class FleetObjective(MCMultiOutputObjective):
             keep[self.observe] = True
             samples = torch.where(keep, samples, held)
         loss, latency = samples[..., 0], samples[..., 1:]
-        objectives = torch.stack(
-            [loss, latency @ self.weights, latency.max(dim=-1).values], dim=-1
-        )
+        objectives = torch.stack([loss, latency @ self.weights, latency.max(dim=-1).values], dim=-1)
         return -objectives / self.scale
 
 
@@ -246,6 +244,10 @@ def noise_floor_hv(front: np.ndarray, ref_point: np.ndarray, scale: np.ndarray, 
     front = np.reshape(front, (-1, N_OBJECTIVES)) / scale
     ref = np.asarray(ref_point) / scale
     worse = front * np.array([1.0, 1.0 + rel_noise, 1.0 + rel_noise])
-    inside = lambda F: F[(F < ref).all(1)]  # noqa: E731
-    hv = lambda F: moocore.hypervolume(F, ref=ref) if len(F) else 0.0  # noqa: E731
-    return float(hv(inside(front)) - hv(inside(worse)))
+    return float(_hv(front, ref) - _hv(worse, ref))
+
+
+def _hv(points: np.ndarray, ref: np.ndarray) -> float:
+    r"""Hypervolume of the rows of ``(p, 3)`` ``points`` that dominate ``ref`` (0 for none)."""
+    inside = points[np.all(points < ref, axis=1)]
+    return moocore.hypervolume(inside, ref=ref) if len(inside) else 0.0

@@ -70,6 +70,7 @@ from surrogates.gp_surrogate import (
     check_latency_ms,
     fit_model,
     log_prior,
+    loo_predictive,
     single_threaded,
     to_tensor,
 )
@@ -272,14 +273,14 @@ class FleetGP:
         keep = ~self.artefacts
         X, task, y = self._X[keep], self._task[keep], target[keep]
         model = self._fit(X, task, y)
-        loo_mu, loo_sd = self._loo(model)
+        loo_mu, loo_sd = loo_predictive(model)
         z = (y - loo_mu) / loo_sd
         clipped = np.abs(z) > self.winsor_z
         self.n_winsorised = int(clipped.sum())
         if self.n_winsorised:
             y_w = np.where(clipped, loo_mu + np.sign(z) * self.winsor_z * loo_sd, y)
             model = self._fit(X, task, y_w)
-            loo_mu, loo_sd = self._loo(model)
+            loo_mu, loo_sd = loo_predictive(model)
         self._model = model
         self._n_fitted = len(self._y_ms)
         density = huber_log_density(y, loo_mu, loo_sd, self.winsor_z)
@@ -326,27 +327,6 @@ class FleetGP:
             return _own_kernels(rbf, K, d, np.diag(cov))
         b, v = split_covariance(cov, 1)
         return rbf() * _index_kernel(K, d, b, None) + _own_kernels(rbf, K, d, v)
-
-    @staticmethod
-    def _loo(model: SingleTaskGP) -> tuple[np.ndarray, np.ndarray]:
-        r"""Leave-one-out predictive mean and std ``(N,)`` of the training targets, in
-        the targets' units (closed form for an exact GP with fixed hyperparameters)."""
-        with torch.no_grad(), single_threaded():
-            model.train()
-            try:
-                prior = model.likelihood(model(*model.train_inputs))
-                Ky = prior.covariance_matrix
-                L = torch.linalg.cholesky(Ky + 1e-9 * torch.eye(len(Ky), dtype=Ky.dtype))
-                Kinv = torch.cholesky_inverse(L)
-                r = model.train_targets - prior.mean
-                diag = Kinv.diagonal()
-                mu = model.train_targets - (Kinv @ r) / diag
-                sd = diag.rsqrt()
-            finally:
-                model.eval()
-            tf = model.outcome_transform
-            scale, shift = tf.stdvs.squeeze(), tf.means.squeeze()
-        return (mu * scale + shift).numpy(), (sd * scale).numpy()
 
     @property
     def is_stale(self) -> bool:

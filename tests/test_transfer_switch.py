@@ -17,7 +17,8 @@ def planted_fleet(shared: bool, seed: int = 0, n: int = 150):
         fs = [f, f, f]
     else:
         fs = [np.sin(3 * X[:, 0]), np.cos(4 * X[:, 1]) * X[:, 3], 4 * (X[:, 2] - 0.5) ** 2]
-    truth = np.column_stack([a + b * f for (a, b), f in zip([(3, 1), (2.5, 0.8), (1, 1.3)], fs)])
+    affine = [(3, 1), (2.5, 0.8), (1, 1.3)]
+    truth = np.column_stack([a + b * f for (a, b), f in zip(affine, fs, strict=True)])
     return rng, X, truth
 
 
