@@ -36,6 +36,9 @@ from surrogates.fleet_gp import huber_log_density
 from surrogates.gp_surrogate import GPSurrogate, check_latency_ms
 
 FEATURE_SETS = ("proxy", "pcs", "all")
+MIN_POINTS_TO_CHOOSE = 4
+"""Below this many measurements there is no choice: ``"pcs"`` is used (leave-one-out on
+2-3 points cannot tell the sets apart, and one proxy cannot be picked from them)."""
 
 
 def loo_ols_error(F: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -111,7 +114,7 @@ class SourceTransfer:
         r"""Fit every feature set on the measured pool rows and keep the best.
 
         Args:
-            rows: ``(n,)`` distinct pool row indices that were measured, ``n >= 3``.
+            rows: ``(n,)`` distinct pool row indices that were measured, ``n >= 2``.
             y_ms: ``(n,)`` their latency on the target device in ms.
 
         Returns:
@@ -121,12 +124,13 @@ class SourceTransfer:
         y = np.log(check_latency_ms(y_ms, len(rows)))
         keep = ~artefact_mask(y)
         rows, y = rows[keep], y[keep]
-        if len(rows) < 3:
-            raise ValueError(f"need at least 3 non-artefact measurements, got {len(rows)}")
+        if len(rows) < 2:
+            raise ValueError(f"need at least 2 non-artefact measurements, got {len(rows)}")
         self.proxy = int(np.argmin(loo_ols_error(self._z[rows], y)))
         best, best_score = None, -np.inf
         self.evidence = {}
-        for name in self.feature_sets:
+        few = len(rows) < MIN_POINTS_TO_CHOOSE
+        for name in ("pcs",) if few else self.feature_sets:
             gp = GPSurrogate(kernel="linear").fit(self._features(name)[rows], np.exp(y))
             mu, sd = gp.loo_log()
             score = float(huber_log_density(y, mu, sd, self.winsor_z).mean())
