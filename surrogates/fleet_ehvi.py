@@ -244,10 +244,10 @@ def noise_floor_hv(front: np.ndarray, ref_point: np.ndarray, scale: np.ndarray, 
     front = np.reshape(front, (-1, N_OBJECTIVES)) / scale
     ref = np.asarray(ref_point) / scale
     worse = front * np.array([1.0, 1.0 + rel_noise, 1.0 + rel_noise])
-    return float(_hv(front, ref) - _hv(worse, ref))
+    return float(hypervolume_inside(front, ref) - hypervolume_inside(worse, ref))
 
 
-def _hv(points: np.ndarray, ref: np.ndarray) -> float:
+def hypervolume_inside(points: np.ndarray, ref: np.ndarray) -> float:
     r"""Hypervolume of the rows of ``(p, 3)`` ``points`` that dominate ``ref`` (0 for none)."""
     inside = points[np.all(points < ref, axis=1)]
     return moocore.hypervolume(inside, ref=ref) if len(inside) else 0.0

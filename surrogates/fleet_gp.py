@@ -77,6 +77,7 @@ from surrogates.gp_surrogate import (
 
 STRUCTURES = ("independent", "calibrated", "icm")
 FROZEN_RAW_VAR = -20.0  # softplus(-20) ~ 2e-9: a task variance that is switched off
+PREDICT_CHUNK = 2048  # points per posterior call
 MIN_SHARE = 0.05  # smallest initial share of a cluster's variance left to its own part
 
 
@@ -366,11 +367,16 @@ class FleetGP:
         model = self._ensure_fitted()
         X = check_features(X, d=self._X.shape[1])
         offset = log_prior(prior_ms, X.shape[0], self._prior_ms is not None)[:, None]
-        flat = self._task_grid(X).reshape(-1, X.shape[1] + 1)
+        mu, sigma = np.empty((X.shape[0], self.n_clusters)), np.empty((X.shape[0], self.n_clusters))
         with torch.no_grad(), single_threaded():
-            post = model.posterior(flat, observation_noise=observation_noise)
-            mu = post.mean.reshape(X.shape[0], -1).numpy() + offset
-            sigma = post.variance.clamp_min(0.0).sqrt().reshape(X.shape[0], -1).numpy()
+            for start in range(0, X.shape[0], PREDICT_CHUNK):
+                rows = slice(start, start + PREDICT_CHUNK)
+                post = model.posterior(  # a batch of points, each K tasks: no n x n matrix
+                    self._task_grid(X[rows]), observation_noise=observation_noise
+                )
+                mu[rows] = post.mean.squeeze(-1).numpy()
+                sigma[rows] = post.variance.clamp_min(0.0).sqrt().squeeze(-1).numpy()
+        mu += offset
         return mu, sigma
 
     def predict(
@@ -402,10 +408,13 @@ class FleetGP:
         model = self._ensure_fitted()
         X = check_features(X, d=self._X.shape[1])
         offset = log_prior(prior_ms, X.shape[0], self._prior_ms is not None)[None, :, None]
+        draws = np.empty((n_samples, X.shape[0], self.n_clusters))
         with torch.no_grad(), single_threaded(), torch.random.fork_rng():
             torch.manual_seed(seed)
-            post = model.posterior(self._task_grid(X))  # batch n, K points each
-            draws = post.rsample(torch.Size([n_samples])).squeeze(-1).numpy()
+            for start in range(0, X.shape[0], PREDICT_CHUNK):
+                rows = slice(start, start + PREDICT_CHUNK)
+                post = model.posterior(self._task_grid(X[rows]))  # batch of K-task points
+                draws[:, rows] = post.rsample(torch.Size([n_samples])).squeeze(-1).numpy()
         return np.exp(draws + offset)
 
     def task_correlation(self) -> np.ndarray:
