@@ -49,6 +49,8 @@ from botorch.utils.multi_objective.box_decompositions.non_dominated import (
     FastNondominatedPartitioning,
 )
 
+from surrogates.gp_surrogate import single_threaded
+
 DTYPE = torch.float64
 N_OBJECTIVES = 3
 """Accuracy loss, fleet-average latency, worst-cluster latency."""
@@ -164,7 +166,7 @@ def log_ehvi(
         sampler=AllMembersSampler(torch.Size([S])),
         objective=FleetObjective(t(weights), t(scale), observe),
     )
-    with torch.no_grad():
+    with torch.no_grad(), single_threaded():  # same numbers whatever torch's thread count
         return acqf(torch.arange(n, dtype=DTYPE).reshape(n, 1, 1)).numpy()
 
 

@@ -64,7 +64,6 @@ from gpytorch.means import Mean
 
 from surrogates.artefacts import artefact_mask_by_group
 from surrogates.gp_surrogate import (
-    DEFAULT_FIT_TIMEOUT_S,
     DEFAULT_MAXITER,
     check_features,
     check_latency_ms,
@@ -186,6 +185,11 @@ class FleetGP:
         winsor_z: Leave-one-out z beyond which a target is winsorised; ``inf`` disables.
         artefact_z, artefact_factor: Thresholds of ``surrogates.artefacts.artefact_mask``.
         seed: Torch seed of fits and samples; the global torch RNG is left untouched.
+        fit_timeout_s: Wall-time cap per hyperparameter fit; ``None`` (default) keeps a
+            fit a function of the data alone (a cap cuts it short by machine load).
+
+    Fits, predictions and samples run on one torch thread, so the same data and seed
+    give the same numbers whatever the caller's thread setting.
     """
 
     def __init__(
@@ -197,7 +201,7 @@ class FleetGP:
         artefact_z: float = 5.0,
         artefact_factor: float = 10.0,
         maxiter: int = DEFAULT_MAXITER,
-        fit_timeout_s: float | None = DEFAULT_FIT_TIMEOUT_S,
+        fit_timeout_s: float | None = None,
         seed: int = 0,
     ) -> None:
         if n_clusters < 1:

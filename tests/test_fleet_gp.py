@@ -104,3 +104,23 @@ def test_prior_must_be_given_consistently():
         model.add(1, np.zeros((1, 1)), np.array([1.0]))
     with pytest.raises(ValueError, match="structure"):
         FleetGP(2, structure="shared")
+
+
+def test_same_data_same_predictions_whatever_the_thread_count():
+    import torch
+
+    rng, X, truth = fleet(seed=4)
+    idx = rng.choice(len(X), 20, replace=False)
+    outputs = []
+    before = torch.get_num_threads()
+    try:
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            model = FleetGP(3, structure="icm", seed=7)
+            for k in range(3):
+                model.add(k, X[idx], np.exp(truth[idx, k]))
+            outputs.append((*model.predict(X), model.posterior_samples(X[:5], 16, seed=3)))
+    finally:
+        torch.set_num_threads(before)
+    for a, b in zip(*outputs, strict=True):
+        np.testing.assert_array_equal(a, b)
