@@ -50,9 +50,9 @@ from rich.console import Console
 from rich.table import Table
 
 from moo_compress.problem import FleetCompressionProblem
-from moo_compress.run import fingerprint, load_problem_class
+from moo_compress.problem_file import fingerprint, load_problem_class
 from moo_compress.search import FleetSearch, SearchSettings
-from surrogates.store import MeasurementStore
+from moo_compress.store import MeasurementStore
 
 PROBLEMS = Path(__file__).resolve().parent.parent / "problems"
 FILES = ("resnet8_digits_mcu.py", "resnet8_digits_mcu_size.py")
@@ -121,8 +121,8 @@ def search_front(
 
 def measure(search: FleetSearch, X: np.ndarray) -> np.ndarray:
     """(N, 3) measured objectives of ``X`` on the search problem's cluster representatives."""
-    latency, accuracy = search.measure_rows(X)
-    return search.problem.objectives(accuracy, latency)
+    latency, accuracy = search.objectives.measure_rows(X)
+    return search.problem.objectives(accuracy, latency, search.clusters)
 
 
 def sequential_front(problem: FleetCompressionProblem, joint: Spent) -> tuple[np.ndarray, Spent]:

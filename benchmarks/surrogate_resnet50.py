@@ -28,7 +28,8 @@ Data:
   to predict; the main metrics) and the mean true latency of the cluster's member devices
   (``fleet.true_latency_ms``, what the fleet objectives stand for).
 
-Surrogate: ``ClusterSurrogate`` on log latency, ``maxiter=50, fit_timeout_s=None`` (the
+Surrogate: the multi-task or independent GP latency model (``gp_latency_model``) on log
+latency, ``maxiter=50, fit_timeout_s=None`` (the
 search's setting), ``transfer=True`` (``MultiTaskGP``) or ``False`` (one GP per cluster).
 Features: ``config_features`` with 4 stages (the search's default); the ablation at 50 configs
 per cluster adds 1 and 8 stages and the raw genes (pruning ratio of each prune gene,
@@ -75,8 +76,9 @@ from moo_compress.fleet import Fleet
 from moo_compress.fleet_clusters import FleetClusters
 from moo_compress.search_space import SearchSpace
 from surrogates.active_learning import initial_design
-from surrogates.cluster_surrogate import ClusterSurrogate
+from surrogates.cluster_gp import ClusterGP
 from surrogates.features import config_features, stage_bounds
+from surrogates.latency_model import gp_latency_model
 from surrogates.quality import quality_columns
 
 CURVE_N = (10, 25, 50, 100)
@@ -228,10 +230,10 @@ def build_data(setting: Setting, n_design: int, n_test: int, seed: int) -> Data:
 # ---------------------------------------------------------------------- surrogates
 def surrogate(
     F: np.ndarray, y_ms: np.ndarray, n: int, transfer: bool, maxiter: int = MAXITER
-) -> ClusterSurrogate:
-    r"""A ``ClusterSurrogate`` holding the first ``n`` rows of ``F`` / ``y_ms`` per cluster."""
+) -> ClusterGP:
+    r"""A GP latency model holding the first ``n`` rows of ``F`` / ``y_ms`` per cluster."""
     k = y_ms.shape[1]
-    cs = ClusterSurrogate(k, transfer=transfer, maxiter=maxiter, fit_timeout_s=None)
+    cs = gp_latency_model(k, transfer, maxiter=maxiter, fit_timeout_s=None)
     for c in range(k):
         cs.add(c, F[:n], y_ms[:n, c])
     return cs
@@ -288,7 +290,7 @@ class Timing:
     warm_predict_s: float
 
 
-def time_model(build: Callable[[], ClusterSurrogate], pops: list[np.ndarray], seed: int) -> Timing:
+def time_model(build: Callable[[], ClusterGP], pops: list[np.ndarray], seed: int) -> Timing:
     r"""Time ``fit`` of fresh surrogates from ``build`` and ``predict`` on ``pops``."""
     fits = []
     for _ in range(FIT_REPEATS):
@@ -305,7 +307,7 @@ def time_model(build: Callable[[], ClusterSurrogate], pops: list[np.ndarray], se
     return Timing(statistics.median(fits), predicts[0], statistics.median(predicts[1:]))
 
 
-def timing_models(data: Data, k: int) -> dict[str, Callable[[], ClusterSurrogate]]:
+def timing_models(data: Data, k: int) -> dict[str, Callable[[], ClusterGP]]:
     r"""Builders of the three timed surrogates, each on about ``TIMING_POINTS`` points."""
     F, y = data.train[MAIN_FEATURES], data.y_ms
     m = math.ceil(TIMING_POINTS / k)

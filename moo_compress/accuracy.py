@@ -62,9 +62,28 @@ class AccuracyEvaluator(ABC):
         """
         raise NoTrainingData(f"{type(self).__name__} has no model to fine-tune")
 
+    def training_data(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """Fine-tuning data, ``(inputs, targets)`` batches (see :class:`ModelEvaluator`);
+        a runner asks for it before a search that will fine-tune its front.
+
+        Raises:
+            NoTrainingData: by default; evaluators with training data override it.
+        """
+        raise NoTrainingData(f"{type(self).__name__} has no training data to fine-tune on")
+
 
 class ModelEvaluator(AccuracyEvaluator):
-    """Scores compressed models of one reference model: compress, recover, score."""
+    """Scores compressed models of one reference model: compress, recover, score.
+
+    Attributes:
+        reference: The uncompressed model (eval mode).
+        calibration: Input batches, each (B, ...), that recover every compressed model
+            (BatchNorm re-estimation, activation ranges; see
+            :func:`~moo_compress.recovery.recover`), here and in a model's export.
+    """
+
+    reference: nn.Module
+    calibration: list[torch.Tensor]
 
     def __init__(self, reference: nn.Module, calibration: list[torch.Tensor]) -> None:
         self.reference = reference.eval()

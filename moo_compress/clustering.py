@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
-from sklearn.metrics import silhouette_score
-from sklearn.mixture import GaussianMixture
 from threadpoolctl import threadpool_limits
 
 if TYPE_CHECKING:
+    from sklearn.mixture import GaussianMixture
+
     from moo_compress.fleet import Fleet
     from moo_compress.search_space import SearchSpace
 
@@ -200,6 +200,10 @@ def cluster_fleet(
 
 
 def _mixture(z: np.ndarray, k: int, seed: int) -> GaussianMixture:
+    # Imported here: scikit-learn's import pulls in rich, and loading a problem file
+    # (this module comes with every problem) should not.
+    from sklearn.mixture import GaussianMixture
+
     # One thread: on (D, P<=7) data OpenMP start-up costs far more than it saves.
     with threadpool_limits(limits=1):
         return GaussianMixture(
@@ -210,6 +214,8 @@ def _mixture(z: np.ndarray, k: int, seed: int) -> GaussianMixture:
 def _silhouette(z: np.ndarray, labels: np.ndarray, sample: int, seed: int) -> float:
     if len(np.unique(labels)) < 2:
         return float("nan")
+    from sklearn.metrics import silhouette_score  # see _mixture
+
     size = min(sample, len(z))
     return float(silhouette_score(z, labels, sample_size=size, random_state=seed))
 

@@ -14,7 +14,9 @@ from moo_compress.config import CompressionConfig
 from moo_compress.measurement import Measurement
 
 if TYPE_CHECKING:
-    from moo_compress.search_space import SearchSpace
+    import numpy as np
+
+    from moo_compress.decision_space import DecisionSpace
 
 
 class Device(ABC):
@@ -29,9 +31,9 @@ class Device(ABC):
     def __init__(self, device_id: str, supported_bits: frozenset[int] | set[int]) -> None:
         self.device_id = device_id
         self.supported_bits = frozenset(int(b) for b in supported_bits)
-        self.space: SearchSpace | None = None
+        self.space: DecisionSpace | None = None
 
-    def bind(self, space: SearchSpace) -> None:
+    def bind(self, space: DecisionSpace) -> None:
         """Tell the device which model and search space its configurations belong to.
 
         Raises:
@@ -57,6 +59,12 @@ class Device(ABC):
     @abstractmethod
     def measure(self, config: CompressionConfig) -> Measurement:
         """Run ``config`` at batch size 1 and return its latency samples (ms)."""
+
+    def true_latency_ms(self, X: np.ndarray) -> np.ndarray | None:
+        """(N,) noiseless latency in ms of a population (N, n_var) of the bound space,
+        for evaluation only (never shown to a search); None (the default) where the
+        device has no ground truth, as real hardware has not."""
+        return None
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.device_id!r})"

@@ -15,8 +15,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from sklearn.datasets import load_digits
-from sklearn.model_selection import train_test_split
 
 SPLITS = ("train", "val", "test")
 
@@ -38,6 +36,11 @@ def load_digits_splits(seed: int = 0, val: float = 0.2, test: float = 0.2) -> Di
         seed: Seed of the shuffling.
         val, test: Fractions of all 1,797 images in the validation and test splits.
     """
+    # Imported here: scikit-learn's import pulls in rich, and loading a problem file
+    # (this module comes with every problem) should not.
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
     data = load_digits()
     index = np.arange(len(data.target))
     rest, test_idx = train_test_split(

@@ -7,7 +7,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from moo_compress.clustering import Clustering
+from moo_compress.clustering import Clustering, cluster_fleet
+from moo_compress.decision_space import DecisionSpace
 from moo_compress.device import Device
 from moo_compress.fleet import Fleet
 
@@ -31,6 +32,29 @@ class FleetClusters:
     fleet: Fleet | None = None
     labels: np.ndarray | None = None
     degraded: frozenset[int] = frozenset()
+
+    @classmethod
+    def build(
+        cls, fleet: Fleet | Sequence[Device], space: DecisionSpace, seed: int = 0
+    ) -> FleetClusters:
+        """Bind ``fleet`` to ``space`` and cluster it (a :class:`Fleet`, see
+        :func:`~moo_compress.clustering.cluster_fleet`), or make each device of a list
+        its own cluster.
+
+        Raises:
+            ValueError: if ``fleet`` is neither a Fleet nor a non-empty list of devices.
+        """
+        if isinstance(fleet, Fleet):
+            fleet.bind(space)
+            return cls.from_clustering(fleet, cluster_fleet(fleet, seed=seed))
+        devices = list(fleet)
+        if not devices or not all(isinstance(d, Device) for d in devices):
+            raise ValueError(
+                "build_fleet() must return a Fleet or a non-empty list of Device objects"
+            )
+        for device in devices:
+            device.bind(space)
+        return cls.from_devices(devices)
 
     @classmethod
     def from_clustering(cls, fleet: Fleet, clustering: Clustering) -> FleetClusters:
@@ -95,6 +119,11 @@ class FleetClusters:
         clusters."""
         return self._check(latency)[:, self.active].max(axis=1)
 
+    def fleet_objectives(self, latency: np.ndarray) -> np.ndarray:
+        """(N, 2) the fleet's latency objectives, both minimised, of (N, K) per-cluster
+        latencies (ms): [:meth:`fleet_average`, :meth:`worst_case`]."""
+        return np.column_stack([self.fleet_average(latency), self.worst_case(latency)])
+
     def _check(self, latency: np.ndarray) -> np.ndarray:
         latency = np.atleast_2d(np.asarray(latency, dtype=float))
         k = len(self.sizes)
@@ -106,16 +135,18 @@ class FleetClusters:
         """(N, K) noiseless mean latency in ms of each cluster's devices, for evaluation
         only; None where the devices have no ground truth.
 
-        A simulated fleet averages every member device; otherwise each representative
-        must offer ``true_latency_ms(X)`` (simulated and replayed devices do). The
-        size-weighted mean over clusters is then the mean over every device.
+        A simulated fleet averages every member device; otherwise each representative's
+        :meth:`Device.true_latency_ms <moo_compress.device.Device.true_latency_ms>`
+        (simulated and replayed devices have one). The size-weighted mean over clusters
+        is then the mean over every device.
         """
         if self.fleet is not None:
             true = self.fleet.true_latency_ms(X)  # (N, D)
             return np.column_stack([true[:, self.labels == k].mean(axis=1) for k in range(self.k)])
-        if not all(hasattr(d, "true_latency_ms") for d in self.representatives):
+        columns = [d.true_latency_ms(X) for d in self.representatives]
+        if any(column is None for column in columns):
             return None
-        return np.column_stack([d.true_latency_ms(X) for d in self.representatives])
+        return np.column_stack(columns)
 
     def true_objectives(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
         """Noiseless (average over every device, worst cluster mean) latency in ms, each

@@ -160,15 +160,15 @@ class NB201Cell:
 
 
 class NB201Space:
-    """The decision space: 6 integer genes in 0..4, one op per edge.
+    """The decision space: 6 integer genes in 0..4, one op per edge; a
+    :class:`~moo_compress.decision_space.DecisionSpace`.
 
-    Attributes ``bit_widths`` = (32,) and ``ratios`` = () make it look like a
-    compression space to devices and run fingerprints (no quantisation, no pruning).
+    Attributes:
+        bit_widths: ``(32,)``: every cell runs in float32, as recorded.
     """
 
     n_var = len(EDGES)
     bit_widths = (32,)
-    ratios = ()
     config_type = NB201Cell
 
     @property
@@ -211,6 +211,10 @@ class NB201Space:
     def encode(self, cell: NB201Cell) -> np.ndarray:
         """(6,) int64 decision vector of ``cell``; inverse of :meth:`decode`."""
         return np.array([OPS.index(op) for op in cell.ops], dtype=np.int64)
+
+    def fingerprint(self) -> str:
+        """The edge names and the op list, ``|``-separated."""
+        return "|".join([*self.var_names, *OPS])
 
     def describe(self) -> str:
         return (

@@ -26,8 +26,19 @@ in this order: ``min_accuracy``, ``max_worst_latency_ms``, then the compression 
 ``max_size_bits`` and ``max_macs``.
 
 The problem does not measure anything itself: :meth:`_evaluate` reads the predictions of
-the ``model`` attribute (an :class:`ObjectiveModel`, set by the search), so the same
-problem serves surrogate-based search, measured fronts and benchmarks.
+an :class:`ObjectiveModel`, passed as ``problem.evaluate(X, model=...)`` (the search does
+so with its surrogates) or set as the ``model`` attribute, so the same problem serves
+surrogate-based search, measured fronts and benchmarks. A search never changes the
+problem: the clusters it measures on and its model live in the search.
+
+Hooks a subclass may implement, each declared here with a default:
+
+* :meth:`FleetProblem.enumerate`: every decision vector, where the space is small
+  enough for an exact front (default None);
+* :meth:`FleetProblem.nominal_device`: the one device a team would tune for without a
+  fleet (default None);
+* :meth:`FleetProblem.prior_ms`: an analytic latency prior in ms for the latency model
+  (default None).
 """
 
 from __future__ import annotations
@@ -41,9 +52,9 @@ import torch
 from pymoo.core.problem import Problem
 from torch import nn
 
-from moo_compress.accuracy import AccuracyEvaluator, FidelityEvaluator
-from moo_compress.clustering import cluster_fleet
+from moo_compress.accuracy import AccuracyEvaluator, FidelityEvaluator, ModelEvaluator
 from moo_compress.compress import compress
+from moo_compress.decision_space import DecisionSpace
 from moo_compress.device import Device
 from moo_compress.export import export_model
 from moo_compress.fleet import Fleet
@@ -66,11 +77,10 @@ class ObjectiveModel(Protocol):
 class FleetProblem(Problem):
     """A search over integer decision vectors whose configurations run on fleet clusters.
 
-    This is what :class:`~moo_compress.search.FleetSearch` needs. A subclass sets
-    ``self.space`` (with ``xl``, ``xu``, ``n_var``, ``var_names``, ``bit_widths``,
-    ``check(X)``, ``describe()`` and ``decode(x)`` returning a configuration with
-    ``to_json()``), ``self.clusters`` and ``self.evaluator``, calls
-    :meth:`_init_problem`, and implements :meth:`features` and :meth:`baseline`.
+    This is what :class:`~moo_compress.search.FleetSearch` needs. A subclass builds its
+    decision space, clusters and accuracy evaluator, calls
+    ``super().__init__(space, clusters, evaluator)``, and implements :meth:`features`
+    and :meth:`baseline`; the other hooks have defaults.
 
     Class attributes a subclass may set:
         name: Short name used for output folders.
@@ -79,6 +89,13 @@ class FleetProblem(Problem):
             options override them).
         finetune_steps: Steps of the optional fine-tune of the final front (0: none;
             ``--finetune-steps`` overrides it), see :mod:`moo_compress.finetune_front`.
+
+    Attributes:
+        space: The decision space.
+        clusters: The fleet's clusters, as built (a search degrades its own copy).
+        evaluator: Scores configurations.
+        model: Default :class:`ObjectiveModel` of :meth:`evaluate` when none is passed
+            (None: pass ``model=``).
     """
 
     name: str = "problem"
@@ -90,24 +107,23 @@ class FleetProblem(Problem):
     generations: int = 20
     finetune_steps: int = 0
 
-    space: SearchSpace
-    clusters: FleetClusters
-    evaluator: AccuracyEvaluator
-
-    def _init_problem(self) -> None:
-        """Set up pymoo's side once ``space``, ``clusters`` and ``evaluator`` exist."""
+    def __init__(
+        self, space: DecisionSpace, clusters: FleetClusters, evaluator: AccuracyEvaluator
+    ) -> None:
+        self.space = space
+        self.clusters = clusters
+        self.evaluator = evaluator
         self.model: ObjectiveModel | None = None
-        probe = self.space.xl[None]
-        n_constraints = self.constraint_values(
-            probe, np.ones(1), np.ones((1, self.clusters.k))
-        ).shape[1]
+        probe = space.xl[None]
+        n_constraints = self.constraint_values(probe, np.ones(1), np.ones((1, clusters.k))).shape[1]
         super().__init__(
-            n_var=self.space.n_var,
+            n_var=space.n_var,
             n_obj=3,
             n_ieq_constr=n_constraints,
-            xl=self.space.xl,
-            xu=self.space.xu,
+            xl=space.xl,
+            xu=space.xu,
             vtype=int,
+            requires_kwargs=True,  # ``model`` and ``clusters`` reach :meth:`_evaluate`
         )
 
     # ------------------------------------------------------------------ search hooks
@@ -136,6 +152,23 @@ class FleetProblem(Problem):
         """Write a deployable model of ``x`` into ``folder``; the files written."""
         return []
 
+    # ------------------------------------------------------------------ optional hooks
+    def enumerate(self) -> np.ndarray | None:
+        """(M, n_var) every decision vector, where the space is small enough for an exact
+        front (e.g. NAS-Bench-201's 15,625 cells); None (the default) otherwise."""
+        return None
+
+    def nominal_device(self) -> Device | None:
+        """The one device, bound to :attr:`space`, that a team would tune for without
+        thinking of the fleet; None (the default): a benchmark picks one itself."""
+        return None
+
+    def prior_ms(self, X: np.ndarray) -> np.ndarray | None:
+        """(N,) analytic latency prior in ms of a population, > 0, the latency model's
+        mean in log space (see :mod:`surrogates.latency_model`); None (the default): no
+        prior."""
+        return None
+
     # ------------------------------------------------------------------ pymoo
     @property
     def accuracy_mode(self) -> str:
@@ -148,55 +181,60 @@ class FleetProblem(Problem):
         accuracy, ``"fidelity"`` otherwise (never called accuracy)."""
         return "accuracy" if self.accuracy_mode == "real" else "fidelity"
 
-    def _evaluate(self, X: np.ndarray, out: dict, *args, **kwargs) -> None:
-        if self.model is None:
-            raise RuntimeError("problem.model is not set; the search sets it before evaluating")
+    def _evaluate(
+        self,
+        X: np.ndarray,
+        out: dict,
+        *args,
+        model: ObjectiveModel | None = None,
+        clusters: FleetClusters | None = None,
+        **kwargs,
+    ) -> None:
+        """pymoo's evaluation: objectives and constraints of ``X`` from ``model`` (default
+        :attr:`model`) on ``clusters`` (default :attr:`clusters`)."""
+        model = model if model is not None else self.model
+        if model is None:
+            raise RuntimeError(
+                "problem.model is not set; pass evaluate(X, model=...) or set problem.model"
+            )
         X = self.space.check(X)
-        accuracy = self.model.accuracy(X)
-        latency = self.model.latency(X)
-        out["F"] = self.objectives(accuracy, latency)
-        limits = self.constraint_values(X, accuracy, latency)
+        accuracy = model.accuracy(X)
+        latency = model.latency(X)
+        out["F"] = self.objectives(accuracy, latency, clusters)
+        limits = self.constraint_values(X, accuracy, latency, clusters)
         if limits.shape[1]:
             out["G"] = limits
 
-    def objectives(self, accuracy: np.ndarray, latency: np.ndarray) -> np.ndarray:
-        """(N, 3) [1 - accuracy, fleet-average ms, worst-cluster ms] from (N,) and (N, K)."""
-        clusters = self.clusters
-        return np.column_stack(
-            [1.0 - accuracy, clusters.fleet_average(latency), clusters.worst_case(latency)]
-        )
+    def objectives(
+        self, accuracy: np.ndarray, latency: np.ndarray, clusters: FleetClusters | None = None
+    ) -> np.ndarray:
+        """(N, 3) [1 - accuracy, fleet-average ms, worst-cluster ms] from (N,) accuracy and
+        (N, K) latency, on ``clusters`` (default :attr:`clusters`; a search passes its
+        own, which may have degraded clusters)."""
+        clusters = clusters if clusters is not None else self.clusters
+        return np.column_stack([1.0 - accuracy, clusters.fleet_objectives(latency)])
 
     def constraint_values(
-        self, X: np.ndarray, accuracy: np.ndarray, latency: np.ndarray
+        self,
+        X: np.ndarray,
+        accuracy: np.ndarray,
+        latency: np.ndarray,
+        clusters: FleetClusters | None = None,
     ) -> np.ndarray:
-        """(N, n_ieq_constr) constraint values, feasible where <= 0."""
+        """(N, n_ieq_constr) constraint values, feasible where <= 0 (``clusters`` as in
+        :meth:`objectives`)."""
         columns = []
         if self.min_accuracy is not None:
             columns.append(self.min_accuracy - accuracy)
         if self.max_worst_latency_ms is not None:
-            columns.append(self.clusters.worst_case(latency) - self.max_worst_latency_ms)
+            worst = (clusters if clusters is not None else self.clusters).worst_case(latency)
+            columns.append(worst - self.max_worst_latency_ms)
         columns += self.cost_limits(X)
         return np.column_stack(columns) if columns else np.zeros((len(X), 0))
 
     def cost_limits(self, X: np.ndarray) -> list[np.ndarray]:
         """Further (N,) constraint columns from analytic costs; none by default."""
         return []
-
-    # ------------------------------------------------------------------ fleet
-    def _clusters(self, fleet: Fleet | Sequence[Device]) -> FleetClusters:
-        """Cluster a :class:`Fleet`, or make each device of a list its own cluster."""
-        if isinstance(fleet, Fleet):
-            fleet.bind(self.space)
-            return FleetClusters.from_clustering(fleet, cluster_fleet(fleet, seed=self.seed))
-        devices = list(fleet)
-        if not devices or not all(isinstance(d, Device) for d in devices):
-            raise ValueError(
-                f"{type(self).__name__}.build_fleet() must return a Fleet or a non-empty "
-                "list of Device objects"
-            )
-        for device in devices:
-            device.bind(self.space)
-        return FleetClusters.from_devices(devices)
 
 
 class FleetCompressionProblem(FleetProblem):
@@ -214,20 +252,28 @@ class FleetCompressionProblem(FleetProblem):
     max_macs: float | None = None
     feature_stages: int = 4
 
+    space: SearchSpace
+    evaluator: ModelEvaluator
+
     def __init__(self, seed: int = 0) -> None:
         self.seed = seed
         torch.manual_seed(seed)
         model, example_input = self.build_model()
         self.reference = model.eval()
         try:
-            self.space = SearchSpace.from_model(model, example_input, **self.space_options)
+            space = SearchSpace.from_model(model, example_input, **self.space_options)
         except TypeError as exc:  # an unknown option, or options that are not a dict
             raise ValueError(f"{type(self).__name__}.space_options: {exc}") from None
-        self.clusters = self._clusters(self.build_fleet())
-        self.evaluator = self.build_accuracy(self.reference, example_input)
-        unpruned = self.space.costs(self.space.unpruned()).layers.macs[0]
+        clusters = FleetClusters.build(self.build_fleet(), space, seed)
+        evaluator = self.build_accuracy(self.reference, example_input)
+        if not isinstance(evaluator, ModelEvaluator):
+            raise ValueError(
+                f"{type(self).__name__}.build_accuracy() returned {type(evaluator).__name__}; "
+                "allowed: a ModelEvaluator (a compression problem scores compressed models)"
+            )
+        unpruned = space.costs(space.unpruned()).layers.macs[0]
         self._stages = stage_bounds(unpruned, self.feature_stages)
-        self._init_problem()
+        super().__init__(space, clusters, evaluator)
 
     # ------------------------------------------------------------------ hooks
     def build_model(self) -> tuple[nn.Module, torch.Tensor]:
@@ -239,7 +285,7 @@ class FleetCompressionProblem(FleetProblem):
         its own cluster of equal weight."""
         raise NotImplementedError(f"{type(self).__name__} must define build_fleet()")
 
-    def build_accuracy(self, model: nn.Module, example_input: torch.Tensor) -> AccuracyEvaluator:
+    def build_accuracy(self, model: nn.Module, example_input: torch.Tensor) -> ModelEvaluator:
         """Return the accuracy evaluator. Default: fidelity on generated inputs."""
         return FidelityEvaluator(model, tuple(example_input.shape), seed=self.seed)
 

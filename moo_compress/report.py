@@ -25,19 +25,15 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from rich.table import Table  # noqa: E402
 
-from moo_compress.finetune_front import add_finetune_columns, fine_tuned_scores  # noqa: E402
+from moo_compress.finetune_front import FinetuneScores, add_finetune_columns  # noqa: E402
+from moo_compress.fleet_clusters import FleetClusters  # noqa: E402
 from moo_compress.problem import FleetProblem  # noqa: E402
-from moo_compress.search import FleetSearch, SearchResult  # noqa: E402
+from moo_compress.search_result import MeasuredRows, SearchResult  # noqa: E402
 
 
-def front_frame(
-    problem: FleetProblem,
-    X: np.ndarray,
-    accuracy: np.ndarray,
-    latency: np.ndarray,
-    search: FleetSearch,
-) -> pd.DataFrame:
-    """Rows of measured configurations.
+def front_frame(problem: FleetProblem, rows: MeasuredRows, clusters: FleetClusters) -> pd.DataFrame:
+    """Rows of measured configurations, objectives on ``clusters`` (a search's final
+    clusters: a degraded one does not count).
 
     Columns: ``accuracy`` or ``fidelity`` (measured), ``avg_latency_ms`` and
     ``worst_cluster_latency_ms`` (from measured cluster latencies),
@@ -49,12 +45,11 @@ def front_frame(
     fleets also ``true_avg_latency_ms`` and ``true_worst_cluster_latency_ms`` from
     every device's noiseless latency, for evaluation only.
     """
-    X = np.atleast_2d(X)
-    clusters = problem.clusters
-    predicted = search.predict_latency(X)[0]
+    X = np.atleast_2d(rows.X)
+    latency, predicted = rows.latency, rows.predicted_latency
     frame = pd.DataFrame(
         {
-            problem.accuracy_label: accuracy,
+            problem.accuracy_label: rows.accuracy,
             "avg_latency_ms": clusters.fleet_average(latency),
             "worst_cluster_latency_ms": clusters.worst_case(latency),
             **{f"cluster_{k}_latency_ms": latency[:, k] for k in range(clusters.k)},
@@ -81,42 +76,30 @@ def knee_index(F: np.ndarray) -> int:
 
 def write_outputs(
     problem: FleetProblem,
-    search: FleetSearch,
     result: SearchResult,
     out: Path,
     wall_seconds: float,
-    finetune_steps: int = 0,
+    finetune: FinetuneScores | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
-    """Write every output file; return the front, the reference rows and the summary.
-
-    With ``finetune_steps`` > 0 every front and reference row is also fine-tuned for
-    that many steps and scored again (the front itself does not change)."""
-    front = front_frame(problem, result.X, result.accuracy, result.latency, search)
-    refs = result.references
-    ref_X = np.array([x for x, _, _ in refs.values()])
-    references = front_frame(
-        problem,
-        ref_X,
-        np.array([a for _, a, _ in refs.values()]),
-        np.array([lat for _, _, lat in refs.values()]),
-        search,
-    )
-    references.insert(0, "reference", list(refs))
-    finetune = {"steps": finetune_steps}
-    if finetune_steps > 0:
+    """Write every output file of ``result``; return the front, the reference rows and
+    the summary. ``finetune``: the fine-tuned scores of its rows, if any (the front
+    itself does not change)."""
+    front = front_frame(problem, result.front, result.clusters)
+    references = front_frame(problem, result.reference_rows, result.clusters)
+    references.insert(0, "reference", result.references)
+    finetune_info: dict = {"steps": 0 if finetune is None else finetune.steps}
+    if finetune is not None:
         label = problem.accuracy_label
-        for frame, X in ((front, result.X), (references, ref_X)):
-            add_finetune_columns(
-                frame, label, fine_tuned_scores(problem, search.store, X, finetune_steps)
-            )
+        add_finetune_columns(front, label, finetune.front)
+        add_finetune_columns(references, label, finetune.references)
         gain = front[f"{label}_after_finetune"] - front[label]
-        finetune["mean_gain"] = float(gain.mean()) if len(front) else None
+        finetune_info["mean_gain"] = float(gain.mean()) if len(front) else None
     front.to_csv(out / "front.csv", index=False)
     references.to_csv(out / "references.csv", index=False)
-    F = problem.objectives(result.accuracy, result.latency)
+    F = problem.objectives(result.accuracy, result.latency, result.clusters)
     knee = knee_index(F) if len(front) else None
     knee_files = problem.export(result.X[knee], out / "knee") if knee is not None else []
-    info = summary(problem, search, result, front, wall_seconds, knee, knee_files, finetune)
+    info = summary(problem, result, front, wall_seconds, knee, knee_files, finetune_info)
     (out / "summary.json").write_text(json.dumps(info, indent=2))
     plot_front(problem, front, references, out / "front.png")
     return front, references, info
@@ -124,7 +107,6 @@ def write_outputs(
 
 def summary(
     problem: FleetProblem,
-    search: FleetSearch,
     result: SearchResult,
     front: pd.DataFrame,
     wall_seconds: float,
@@ -134,20 +116,20 @@ def summary(
 ) -> dict:
     """The ``summary.json`` content. ``finetune``: ``steps`` (0: none) and, after a
     fine-tune, ``mean_gain`` of the front's accuracy (fraction, after minus before)."""
-    clusters = problem.clusters
+    clusters = result.clusters
     predicted = front["predicted_avg_latency_ms"].to_numpy()
     measured = front["avg_latency_ms"].to_numpy()
     fleet = clusters.fleet
     return {
         "problem": problem.name,
-        "seed": search.settings.seed,
+        "seed": result.settings.seed,
         "accuracy_mode": problem.accuracy_mode,
         "n_devices": len(fleet) if fleet is not None else clusters.k,
         "clusters": clusters.describe(),
         "measurements": {
             "latency_per_cluster": result.measurements,
             "latency_total": int(sum(result.measurements)),
-            "latency_budget": search.settings.budget,
+            "latency_budget": result.settings.budget,
             "accuracy": result.accuracy_evaluations,
         },
         "degraded_clusters": {str(c): reason for c, reason in result.degraded.items()},
@@ -168,7 +150,7 @@ def summary(
         "knee_files": knee_files,
         "finetune": finetune,
         "search_space": problem.space.describe(),
-        "settings": vars(search.settings),
+        "settings": vars(result.settings),
     }
 
 

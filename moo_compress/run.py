@@ -2,10 +2,12 @@
 
 Loads the problem file (trusted Python code that defines one
 :class:`~moo_compress.problem.FleetProblem` subclass, usually a
-:class:`~moo_compress.problem.FleetCompressionProblem`), runs the search with a
-rich progress display, prints the measured front and writes the outputs (see
-:mod:`moo_compress.report`). Bad input gives one line on stderr and exit code 2;
-Ctrl-C stops cleanly (exit 130) with every measurement kept for ``--resume``.
+:class:`~moo_compress.problem.FleetCompressionProblem`; see
+:mod:`moo_compress.problem_file`), runs the search with a progress display (a rich bar
+on a terminal, one plain line per generation otherwise), fine-tunes the front if asked,
+prints the measured front and writes the outputs (see :mod:`moo_compress.report`). Bad
+input gives one line on stderr and exit code 2; Ctrl-C stops cleanly (exit 130) with
+every measurement kept for ``--resume``. The options are in :mod:`moo_compress.cli`.
 
 Measurements run on an embedded in-process Dask cluster holding the problem's devices,
 or, with ``--scheduler tls://HOST:PORT``, on the workers of a real fleet (see the
@@ -16,92 +18,34 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import hashlib
-import importlib.util
 import sqlite3
 import sys
 import time
-import warnings
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
-# Library deprecation chatter is not for the user of a command-line tool.
-warnings.filterwarnings("ignore", category=FutureWarning, module=r"torch\.jit")
-warnings.filterwarnings("ignore", message="Sparse invariant checks")
+from moo_compress.quiet import quiet_library_warnings
+
+if __name__ == "__main__":  # before the library's imports: some of them warn
+    quiet_library_warnings()
 
 from distributed.security import Security  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn  # noqa: E402
 
 from moo_compress.accuracy import NoTrainingData  # noqa: E402
-from moo_compress.dispatch import Dispatcher, RetryPolicy, connect  # noqa: E402
+from moo_compress.cli import UsageError, finetune_steps, parse_args  # noqa: E402
+from moo_compress.dispatch import Dispatcher, connect  # noqa: E402
+from moo_compress.finetune_front import fine_tune_result  # noqa: E402
 from moo_compress.problem import FleetProblem  # noqa: E402
+from moo_compress.problem_file import ProblemFileError, fingerprint, load_problem_class  # noqa: E402
 from moo_compress.report import front_table, write_outputs  # noqa: E402
-from moo_compress.search import FleetSearch, SearchSettings, candidate_devices  # noqa: E402
-from moo_compress.search import Progress as SearchProgress  # noqa: E402
-from surrogates.store import MeasurementStore  # noqa: E402
+from moo_compress.search import FleetSearch, SearchSettings  # noqa: E402
+from moo_compress.search_result import Progress as SearchProgress  # noqa: E402
+from moo_compress.session import make_dispatcher  # noqa: E402
+from moo_compress.store import MeasurementStore  # noqa: E402
 
 STORE_NAME = "measurements.sqlite"
-
-
-class UsageError(Exception):
-    """Bad input from the user: reported as one line, exit code 2."""
-
-
-class OneLineParser(argparse.ArgumentParser):
-    """An argument parser whose errors are one :class:`UsageError` line, no usage dump
-    (line breaks inside offending arguments are escaped)."""
-
-    def error(self, message: str) -> None:
-        raise UsageError(message.replace("\r", "\\r").replace("\n", "\\n"))
-
-
-def _int_at_least(minimum: int):
-    """An argparse type: an integer >= ``minimum``, else a one-line error."""
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(
-                f"{value} is not allowed; allowed: an integer >= {minimum}"
-            )
-        return value
-
-    return parse
-
-
-def parse_args(argv: list[str]) -> argparse.Namespace:
-    parser = OneLineParser(prog="python -m moo_compress.run", description=__doc__.split("\n")[0])
-    parser.add_argument("problem_file", help="Python file defining a FleetProblem")
-    parser.add_argument("--out", type=Path, help="output folder (default runs/<problem>-<time>)")
-    positive = _int_at_least(1)
-    parser.add_argument("--seed", type=_int_at_least(0), default=0)
-    parser.add_argument("--budget", type=positive, help="real latency measurements in total")
-    parser.add_argument("--accuracy-budget", type=positive, help="real accuracy evaluations")
-    parser.add_argument("--generations", type=positive)
-    parser.add_argument("--pop-size", type=_int_at_least(4))
-    parser.add_argument(
-        "--finetune-steps",
-        type=_int_at_least(0),
-        help="fine-tune every final front row this many steps and report both accuracies",
-    )
-    parser.add_argument("--no-transfer", action="store_true", help="independent GPs per cluster")
-    parser.add_argument("--resume", action="store_true", help="continue the run in --out")
-    parser.add_argument(
-        "--scheduler",
-        help="measure on the Dask scheduler at tcp:// or tls://HOST:PORT "
-        "(default: an embedded in-process cluster)",
-    )
-    parser.add_argument("--tls-ca-file", help="CA certificate (PEM) of a tls:// scheduler")
-    parser.add_argument("--tls-cert", help="this client's certificate (PEM)")
-    parser.add_argument("--tls-key", help="this client's private key (PEM)")
-    args = parser.parse_args(argv)
-    tls = [args.tls_ca_file, args.tls_cert, args.tls_key]
-    if any(tls) and not (all(tls) and args.scheduler):
-        parser.error("--tls-ca-file, --tls-cert and --tls-key go together, with --scheduler")
-    return args
 
 
 def _security(args: argparse.Namespace) -> Security | None:
@@ -120,7 +64,7 @@ def _security(args: argparse.Namespace) -> Security | None:
 
 
 @contextlib.contextmanager
-def _dispatcher(args: argparse.Namespace, problem: FleetProblem):
+def _dispatcher(args: argparse.Namespace, problem: FleetProblem) -> Iterator[Dispatcher | None]:
     """The dispatcher of ``--scheduler``, or None (the search embeds its own)."""
     if not args.scheduler:
         yield None
@@ -131,54 +75,12 @@ def _dispatcher(args: argparse.Namespace, problem: FleetProblem):
     except (OSError, ValueError, TypeError) as exc:  # unreachable, refused, or no TLS context
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise UsageError(f"cannot connect to scheduler {args.scheduler!r}: {reason}") from None
-    policy = RetryPolicy()
-    ids = [[d.device_id for d in group] for group in candidate_devices(problem.clusters, policy)]
-    dispatcher = Dispatcher(client, ids, policy)
+    dispatcher = make_dispatcher(client, problem.clusters)
     try:
         yield dispatcher
     finally:
         dispatcher.close()
         client.close()
-
-
-def load_problem_class(path: Path) -> type[FleetProblem]:
-    """The one :class:`FleetProblem` subclass defined in ``path`` (imported ones, such as
-    a base class, do not count)."""
-    if not path.is_file():
-        raise UsageError(f"problem file {str(path)!r} does not exist")
-    spec = importlib.util.spec_from_file_location(f"moo_problem_{path.stem}", path)
-    if spec is None:
-        raise UsageError(f"problem file {str(path)!r} is not a Python file; allowed: a .py file")
-    module = importlib.util.module_from_spec(spec)
-    try:
-        spec.loader.exec_module(module)
-    except Exception as exc:
-        reason = str(exc).splitlines()[0] if str(exc) else ""
-        raise UsageError(
-            f"problem file {str(path)!r} could not be loaded: {type(exc).__name__}: {reason}"
-        ) from None
-    found = [
-        obj
-        for obj in vars(module).values()
-        if isinstance(obj, type)
-        and issubclass(obj, FleetProblem)
-        and obj.__module__ == module.__name__
-    ]
-    if len(found) != 1:
-        names = [c.__name__ for c in found]
-        raise UsageError(
-            f"problem file {str(path)!r} must define exactly one FleetProblem "
-            f"subclass; found {names or 'none'}"
-        )
-    return found[0]
-
-
-def fingerprint(problem: FleetProblem) -> str:
-    """Identifies a problem's search space in its store, so another problem's store is
-    refused."""
-    space = problem.space
-    text = "|".join([problem.name, *space.var_names, repr(space.ratios), repr(space.bit_widths)])
-    return f"{problem.name}:{hashlib.sha256(text.encode()).hexdigest()[:12]}"
 
 
 def _out_folder(args: argparse.Namespace, name: str) -> Path:
@@ -205,36 +107,56 @@ def _out_folder(args: argparse.Namespace, name: str) -> Path:
     return out
 
 
-def finetune_steps(args: argparse.Namespace, problem: FleetProblem) -> int:
-    """Fine-tune steps: ``--finetune-steps``, else the problem's ``finetune_steps``.
-
-    Raises:
-        UsageError: if the problem's value is not an integer >= 0.
-    """
-    if args.finetune_steps is not None:
-        return args.finetune_steps
-    steps = problem.finetune_steps
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
-        raise UsageError(
-            f"{type(problem).__name__}.finetune_steps = {steps!r} is not allowed; "
-            "allowed: an integer >= 0"
-        )
-    return steps
-
-
 def _fail(error: Exception) -> int:
     """Report bad input as one unwrapped line on stderr; the exit code is 2."""
     print(f"error: {error}", file=sys.stderr)
     return 2
 
 
+@contextlib.contextmanager
+def _progress_display(
+    console: Console, settings: SearchSettings, started: float
+) -> Iterator[Callable[[SearchProgress], None]]:
+    """A callback showing each generation: a rich bar on a terminal, else one plain line
+    per generation (``nohup``, CI, ``| tee``), flushed at once."""
+
+    def status(p: SearchProgress) -> str:
+        return (
+            f"measurements {p.measurements}/{p.budget}  accuracy evals "
+            f"{p.accuracy_evaluations}  HV {p.hypervolume:.4f}"
+        )
+
+    if not console.is_terminal:
+
+        def line(p: SearchProgress) -> None:
+            elapsed = time.perf_counter() - started
+            print(
+                f"generation {p.generation}/{p.generations}  {status(p)}  elapsed {elapsed:.0f} s",
+                flush=True,
+            )
+
+        yield line
+        return
+    bar = Progress(
+        TextColumn("[bold]generation {task.completed}/{task.total}"),
+        BarColumn(),
+        TextColumn("{task.fields[status]}"),
+        TimeElapsedColumn(),
+        console=console,
+    )
+    task = bar.add_task("search", total=settings.generations, status="initial design")
+    with bar:
+        yield lambda p: bar.update(task, completed=p.generation, status=status(p))
+
+
 def main(argv: list[str] | None = None) -> int:
+    quiet_library_warnings()
     console = Console()
     try:
         args = parse_args(sys.argv[1:] if argv is None else argv)
         problem_class = load_problem_class(Path(args.problem_file))
         out = _out_folder(args, problem_class.name)
-    except UsageError as exc:
+    except (UsageError, ProblemFileError) as exc:
         return _fail(exc)
 
     started = time.perf_counter()
@@ -259,14 +181,12 @@ def main(argv: list[str] | None = None) -> int:
         )
     try:
         steps = finetune_steps(args, problem)
+        if steps > 0:
+            problem.evaluator.training_data()
     except UsageError as exc:
         return _fail(exc)
-    if steps > 0:
-        try:
-            problem.evaluator.training_data()
-        except NoTrainingData as exc:
-            console.print(f"[yellow]No fine-tune of the front: {exc}.[/yellow]", highlight=False)
-            steps = 0
+    except NoTrainingData as exc:
+        return _fail(UsageError(f"cannot fine-tune {steps} steps: {exc}; allowed: 0 steps"))
     settings = SearchSettings(
         budget=args.budget or problem.budget,
         accuracy_budget=args.accuracy_budget or problem.accuracy_budget,
@@ -283,29 +203,15 @@ def main(argv: list[str] | None = None) -> int:
     except sqlite3.Error as exc:
         return _fail(ValueError(f"cannot open {out / STORE_NAME}: {exc}"))
 
-    progress = Progress(
-        TextColumn("[bold]generation {task.completed}/{task.total}"),
-        BarColumn(),
-        TextColumn("{task.fields[status]}"),
-        TimeElapsedColumn(),
-        console=console,
-    )
-    task = progress.add_task("search", total=settings.generations, status="initial design")
-
-    def report(p: SearchProgress) -> None:
-        progress.update(
-            task,
-            completed=p.generation,
-            status=f"measurements {p.measurements}/{p.budget}  accuracy evals "
-            f"{p.accuracy_evaluations}  clusters {problem.clusters.k}  HV {p.hypervolume:.4f}",
-        )
-
     try:
-        with _dispatcher(args, problem) as dispatcher, progress:
-            search = FleetSearch(problem, store, settings, report, dispatcher)
-            result = search.run()
+        with (
+            _dispatcher(args, problem) as dispatcher,
+            _progress_display(console, settings, started) as report,
+        ):
+            result = FleetSearch(problem, store, settings, report, dispatcher).run()
+        finetune = fine_tune_result(problem, store, result, steps) if steps > 0 else None
         front, references, info = write_outputs(
-            problem, search, result, out, time.perf_counter() - started, steps
+            problem, result, out, time.perf_counter() - started, finetune
         )
     except KeyboardInterrupt:
         print(

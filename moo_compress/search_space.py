@@ -49,7 +49,8 @@ class Gene:
 
 
 class SearchSpace:
-    """Pruning ratios per prunable unit and bit-widths per quantisable layer of one model.
+    """Pruning ratios per prunable unit and bit-widths per quantisable layer of one model;
+    a :class:`~moo_compress.decision_space.DecisionSpace`.
 
     Build it with :meth:`from_model`. The space is vectorised: :meth:`costs` takes a
     whole (N, n_var) population.
@@ -305,6 +306,10 @@ class SearchSpace:
         if self.decode(x) != config:
             raise ValueError("config is not a point of this search space (channels differ)")
         return x
+
+    def fingerprint(self) -> str:
+        """The variable names, the ratio grid and the bit-widths, ``|``-separated."""
+        return "|".join([*self.var_names, repr(self.ratios), repr(self.bit_widths)])
 
     def describe(self) -> str:
         """One-paragraph human summary of the space."""

@@ -26,6 +26,7 @@ from __future__ import annotations
 import numpy as np
 
 from moo_compress.devices.replay import ReplayDevice
+from moo_compress.fleet_clusters import FleetClusters
 from moo_compress.nb201 import (
     OPS,
     NB201Data,
@@ -53,9 +54,8 @@ class NB201Fleet(FleetProblem):
         self.seed = seed
         self.space = NB201Space()
         self.recorded = NB201Data.load()  # not self.data: pymoo's Problem owns that name
-        self.clusters = self._clusters([self._replay(d) for d in self.devices])
-        self.evaluator = RecordedAccuracy(self.recorded, self.space)
-        self._init_problem()
+        clusters = FleetClusters.build([self._replay(d) for d in self.devices], self.space)
+        super().__init__(self.space, clusters, RecordedAccuracy(self.recorded, self.space))
 
     def _replay(self, device: str) -> ReplayDevice:
         """A device replaying the recorded latency column ``device`` for every cell."""

@@ -8,13 +8,17 @@ still change the Pareto front, within the measurement budgets.
 
 Conventions: ``n`` candidates, ``K`` device clusters, ``m`` other objectives.
 Latencies are in milliseconds. All objectives are minimised.
+
+The policy does not define the fleet's objectives: the caller passes them as a callable
+(:data:`Objectives`), e.g. ``FleetClusters.fleet_objectives`` of the clusters that count
+*now*, so that a degraded cluster stops counting the moment it degrades.
 """
 
 from __future__ import annotations
 
 import itertools
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 from pymoo.util.dominator import Dominator
@@ -59,6 +63,12 @@ def initial_design(
         u = np.concatenate([u, sampler.random(len(u))])
 
 
+Objectives = Callable[[np.ndarray], np.ndarray]
+"""(n, K) modelled values (e.g. latency in ms per cluster) -> (n, j) objectives, all
+minimised and non-decreasing in every value (so that optimistic values give optimistic
+objectives)."""
+
+
 class ActiveLearningPolicy:
     """Chooses which (candidate, cluster) pairs to measure, within budgets.
 
@@ -69,8 +79,8 @@ class ActiveLearningPolicy:
     2. Only *front-relevant* candidates: the candidate's optimistic objective
        vector (latencies at ``mean - kappa * std``) is not dominated by any
        candidate's pessimistic vector (latencies at ``mean + kappa * std``).
-       Objectives: the other objectives (as given), the fleet-average latency
-       ``sum_k w_k * lat_k`` and the worst-case latency ``max_k lat_k``.
+       Objectives: the other objectives (as given) and ``objectives(latency)``
+       (e.g. the fleet-average and the worst-case latency).
     3. Pairs sorted by relative std, descending, taken greedily while the batch
        size, the remaining total budget and the remaining budget of the pair's
        cluster allow.
@@ -86,8 +96,9 @@ class ActiveLearningPolicy:
         budget_total: maximum measurements over all clusters.
         budget_per_cluster: maximum measurements per cluster: ``None`` (only the
             total applies), one int for every cluster, or one int per cluster.
-        cluster_weights: default fleet weights, shape (K,), >= 0, summing to 1
-            (fraction of the fleet in each cluster); ``None`` = uniform.
+        objectives: the :data:`Objectives` of the latencies, called on every
+            selection (so it may change between calls); ``None`` = every cluster's
+            latency is an objective of its own.
         kappa: width of the optimistic/pessimistic bounds in stds.
     """
 
@@ -97,7 +108,7 @@ class ActiveLearningPolicy:
         batch_size: int = 8,
         budget_total: int = 200,
         budget_per_cluster: int | Sequence[int] | None = None,
-        cluster_weights: Sequence[float] | np.ndarray | None = None,
+        objectives: Objectives | None = None,
         kappa: float = 2.0,
     ):
         if batch_size < 1 or budget_total < 0 or rel_std_threshold < 0:
@@ -109,7 +120,7 @@ class ActiveLearningPolicy:
         self.batch_size = batch_size
         self.budget_total = budget_total
         self.budget_per_cluster = budget_per_cluster
-        self.cluster_weights = cluster_weights
+        self.objectives = objectives
         self.kappa = kappa
         self.spent: Counter[int] = Counter()
 
@@ -144,7 +155,6 @@ class ActiveLearningPolicy:
         mean_ms: np.ndarray,
         std_ms: np.ndarray,
         other_objectives: np.ndarray | None = None,
-        cluster_weights: Sequence[float] | np.ndarray | None = None,
     ) -> np.ndarray:
         """Mask (n,) of candidates whose optimistic objective vector is not
         dominated by any candidate's pessimistic one.
@@ -152,11 +162,9 @@ class ActiveLearningPolicy:
         Args:
             mean_ms, std_ms: predicted latency mean and std, shape (n, K), ms.
             other_objectives: shape (n, m), minimised; ``None`` = none.
-            cluster_weights: shape (K,); ``None`` = the constructor's weights.
         """
-        weights = self._weights(mean_ms.shape[1], cluster_weights)
-        optimistic = _objectives(mean_ms - self.kappa * std_ms, weights, other_objectives)
-        pessimistic = _objectives(mean_ms + self.kappa * std_ms, weights, other_objectives)
+        optimistic = self._objectives(mean_ms - self.kappa * std_ms, other_objectives)
+        pessimistic = self._objectives(mean_ms + self.kappa * std_ms, other_objectives)
         # Only non-dominated pessimistic vectors can dominate (transitivity).
         front = pessimistic[NonDominatedSorting().do(pessimistic, only_non_dominated_front=True)]
         dominated = (Dominator.calc_domination_matrix(optimistic, front) == -1).any(axis=1)
@@ -168,7 +176,6 @@ class ActiveLearningPolicy:
         std_ms: np.ndarray,
         other_objectives: np.ndarray | None = None,
         already_measured: np.ndarray | None = None,
-        cluster_weights: Sequence[float] | np.ndarray | None = None,
     ) -> list[tuple[int, int]]:
         """Pairs (candidate index, cluster) to measure now; counts them as spent.
 
@@ -179,7 +186,6 @@ class ActiveLearningPolicy:
                 shape (n, m); ``None`` = none.
             already_measured: bool mask (n, K) of pairs never to return;
                 ``None`` = none measured.
-            cluster_weights: fleet weights (K,); ``None`` = constructor's.
 
         Returns:
             At most ``batch_size`` distinct pairs, sorted by relative std
@@ -203,7 +209,7 @@ class ActiveLearningPolicy:
         eligible = rel_std > self.rel_std_threshold
         if already_measured is not None:
             eligible &= ~np.asarray(already_measured, dtype=bool)
-        eligible &= self.front_relevant(mean_ms, std_ms, other_objectives, cluster_weights)[:, None]
+        eligible &= self.front_relevant(mean_ms, std_ms, other_objectives)[:, None]
         rows, cols = np.nonzero(eligible)
         order = np.argsort(-rel_std[rows, cols], kind="stable")
         chosen: list[tuple[int, int]] = []
@@ -215,30 +221,10 @@ class ActiveLearningPolicy:
                 chosen.append((i, k))
         return chosen
 
-    def _weights(
-        self, n_clusters: int, cluster_weights: Sequence[float] | np.ndarray | None
-    ) -> np.ndarray:
-        given = self.cluster_weights if cluster_weights is None else cluster_weights
-        if given is None:
-            return np.full(n_clusters, 1.0 / n_clusters)
-        weights = np.asarray(given, dtype=float)
-        if (
-            weights.shape != (n_clusters,)
-            or np.any(weights < 0)
-            or not np.isclose(weights.sum(), 1.0)
-        ):
-            raise ValueError(
-                f"cluster_weights must be {n_clusters} values >= 0 summing to 1, got {given}"
-            )
-        return weights
-
-
-def _objectives(
-    latency_ms: np.ndarray, weights: np.ndarray, other_objectives: np.ndarray | None
-) -> np.ndarray:
-    """Objective matrix (n, m + 2): other objectives, fleet-average latency
-    ``latency_ms @ weights`` and worst-case latency ``max_k latency_ms``."""
-    fleet = np.stack([latency_ms @ weights, latency_ms.max(axis=1)], axis=1)
-    if other_objectives is None:
-        return fleet
-    return np.concatenate([other_objectives, fleet], axis=1)
+    def _objectives(self, values: np.ndarray, other_objectives: np.ndarray | None) -> np.ndarray:
+        """Objective matrix (n, m + j): other objectives, then ``objectives(values)``."""
+        own = values if self.objectives is None else self.objectives(values)
+        own = np.asarray(own, dtype=float).reshape(len(values), -1)
+        if other_objectives is None:
+            return own
+        return np.concatenate([other_objectives, own], axis=1)

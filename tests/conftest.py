@@ -6,7 +6,12 @@ import pytest
 import torch
 import torchvision
 
+from moo_compress.quiet import quiet_library_warnings
 from moo_compress.search_space import SearchSpace
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    quiet_library_warnings()  # the library warnings every entry point quiets
 
 
 @pytest.fixture(scope="session")

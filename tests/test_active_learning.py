@@ -7,6 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from moo_compress.fleet_clusters import FleetClusters
 from surrogates.active_learning import ActiveLearningPolicy, initial_design
 
 XL = np.array([0, 0, 2, 1])
@@ -44,8 +45,15 @@ def test_initial_design_rejects_bad_bounds() -> None:
         initial_design([0, 3], [1, 2], 4, seed=0)
 
 
+def _fleet(*sizes: int):
+    """The fleet objectives (size-weighted mean and max latency) of clusters of ``sizes``."""
+    return FleetClusters((), np.array(sizes)).fleet_objectives
+
+
 def _policy(**kwargs) -> ActiveLearningPolicy:
-    defaults = dict(rel_std_threshold=0.03, batch_size=10, budget_total=100)
+    defaults = dict(
+        rel_std_threshold=0.03, batch_size=10, budget_total=100, objectives=_fleet(1, 1)
+    )
     return ActiveLearningPolicy(**(defaults | kwargs))
 
 
@@ -93,7 +101,7 @@ def test_worst_case_latency_objective_keeps_balanced_candidate() -> None:
     std = np.full((2, 2), 0.25)
     other = np.array([[0.1], [0.1]])
     assert _policy().front_relevant(mean, std, other).tolist() == [True, True]
-    assert _policy().front_relevant(mean, std, other, cluster_weights=[1.0, 0.0]).tolist() == [
+    assert _policy(objectives=_fleet(1, 0)).front_relevant(mean, std, other).tolist() == [
         True,
         True,
     ]
@@ -102,7 +110,7 @@ def test_worst_case_latency_objective_keeps_balanced_candidate() -> None:
     assert _policy().front_relevant(mean, std, other).tolist() == [True, False]
 
 
-def test_cluster_weights_define_fleet_average() -> None:
+def test_cluster_sizes_define_fleet_average() -> None:
     # Exact predictions, equal worst case (20 ms): the fleet average decides,
     # 15 vs 17.5 ms with uniform weights, 20 vs 15 ms with all weight on cluster 1;
     # the weights flip which candidate is dominated.
@@ -110,7 +118,7 @@ def test_cluster_weights_define_fleet_average() -> None:
     std = np.zeros((2, 2))
     other = np.array([[0.1], [0.1]])
     assert _policy().front_relevant(mean, std, other).tolist() == [True, False]
-    assert _policy(cluster_weights=[0.0, 1.0]).front_relevant(mean, std, other).tolist() == [
+    assert _policy(objectives=_fleet(0, 1)).front_relevant(mean, std, other).tolist() == [
         False,
         True,
     ]
@@ -149,8 +157,8 @@ def test_select_rejects_invalid_predictions() -> None:
         _policy().select(np.array([[0.0]]), np.array([[1.0]]))
     with pytest.raises(ValueError):
         _policy().select(np.array([[1.0]]), np.array([[np.nan]]))
-    with pytest.raises(ValueError):
-        _policy(cluster_weights=[0.5, 0.6]).select(np.ones((1, 2)), np.ones((1, 2)))
+    with pytest.raises(ValueError, match=r"expected \(N, 3\)"):
+        _policy(objectives=_fleet(1, 1, 1)).select(np.ones((1, 2)), np.ones((1, 2)))
 
 
 @settings(max_examples=60, deadline=None)

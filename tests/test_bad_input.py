@@ -12,9 +12,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
+from moo_compress.cli import UsageError, parse_args
 from moo_compress.config import CompressionConfig
-from moo_compress.run import UsageError, main, parse_args
-from surrogates.store import SCHEMA_VERSION, MeasurementStore
+from moo_compress.run import main
+from moo_compress.store import SCHEMA_VERSION, MeasurementStore
 
 TINY = Path(__file__).parent / "problems" / "tiny_fleet.py"
 OPTIONS = [

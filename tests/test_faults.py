@@ -12,9 +12,10 @@ import pytest
 from moo_compress.devices.faulty import FaultyDevice
 from moo_compress.dispatch import Dispatcher, Request, RetryPolicy, embedded_client
 from moo_compress.dispatch.outliers import OutlierCheck
-from moo_compress.run import fingerprint
-from moo_compress.search import FleetSearch, SearchSettings, candidate_devices
-from surrogates.store import MeasurementStore
+from moo_compress.problem_file import fingerprint
+from moo_compress.search import FleetSearch, SearchSettings
+from moo_compress.session import candidate_devices
+from moo_compress.store import MeasurementStore
 
 TINY = Path(__file__).parent / "problems" / "tiny_fleet.py"
 FAST = RetryPolicy(

@@ -29,7 +29,7 @@ from moo_compress.nb201 import (
     require_data_dir,
 )
 from moo_compress.search import FleetSearch, SearchSettings
-from surrogates.store import MeasurementStore
+from moo_compress.store import MeasurementStore
 
 DATA = data_dir()
 PROBLEM = Path(__file__).parents[1] / "problems" / "nb201_fleet.py"

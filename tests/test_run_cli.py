@@ -295,3 +295,35 @@ def test_bad_finetune_steps_in_the_problem_class(tmp_path, capsys):
     assert main([str(problem), "--out", str(tmp_path / "run"), "--seed", "3"]) == 2
     err = capsys.readouterr().err.strip()
     assert err == "error: BadFinetune.finetune_steps = -2 is not allowed; allowed: an integer >= 0"
+
+
+def test_non_terminal_run_prints_one_plain_line_per_generation(tiny_run):
+    _, result = tiny_run
+    lines = [line for line in result.stdout.splitlines() if line.startswith("generation ")]
+    assert [line.split()[1] for line in lines] == ["1/3", "2/3", "3/3"]
+    assert all("measurements " in line and " HV " in line and "elapsed" in line for line in lines)
+
+
+def test_finetune_without_training_data_is_one_line_and_exit_2(tmp_path, capsys):
+    problem = tmp_path / "no_training_data.py"
+    problem.write_text(
+        "import importlib.util\n"
+        "from moo_compress.accuracy import ModelEvaluator\n"
+        f"spec = importlib.util.spec_from_file_location('tiny_base', {str(TINY)!r})\n"
+        "base = importlib.util.module_from_spec(spec)\n"
+        "spec.loader.exec_module(base)\n\n\n"
+        "class Half(ModelEvaluator):\n"
+        "    def score(self, model):\n"
+        "        return 0.5\n\n\n"
+        "class NoTraining(base.TinyFleet):\n"
+        "    def build_accuracy(self, model, example_input):\n"
+        "        return Half(model, [example_input])\n"
+    )
+    out = tmp_path / "run"
+    assert main([str(problem), "--out", str(out), "--finetune-steps", "5"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (
+        "error: cannot fine-tune 5 steps: Half has no training data to fine-tune on; "
+        "allowed: 0 steps"
+    )
+    assert not (out / "measurements.sqlite").exists()

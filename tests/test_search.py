@@ -9,7 +9,7 @@ import numpy as np
 
 from moo_compress.accuracy import FidelityEvaluator
 from moo_compress.search import FleetSearch, SearchSettings
-from surrogates.store import MeasurementStore
+from moo_compress.store import MeasurementStore
 
 TINY = Path(__file__).parent / "problems" / "tiny_fleet.py"
 
@@ -47,7 +47,7 @@ def test_expensive_accuracy_is_evaluated_only_where_the_policy_asks(tmp_path):
         search = FleetSearch(problem, store, settings)
         result = search.run()
         stored = store.count(kind="accuracy")
-    assert _Counting.calls == search.n_accuracy == stored <= settings.accuracy_budget
+    assert _Counting.calls == search.session.n_accuracy == stored <= settings.accuracy_budget
     assert _Counting.calls < len(seen)  # most candidates were scored by the GP only
     assert search.accuracy_model.n_points > 0
     assert len(result.X) >= 1

@@ -1,4 +1,4 @@
-"""Tests of surrogates.store.MeasurementStore."""
+"""Tests of moo_compress.store.MeasurementStore."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from surrogates.store import SCHEMA_VERSION, MeasurementStore, Record, config_hash
+from moo_compress.store import SCHEMA_VERSION, MeasurementStore, Record, config_hash
 
 PROBLEM = "resnet18-cifar10/space-v1"
 CONFIG = '{"width": [1.0, 0.5], "bits": [8, 4]}'
@@ -190,7 +190,7 @@ def test_to_dataframe_columns(path: Path) -> None:
 CHILD = textwrap.dedent(
     """
     import json, sys, time
-    from surrogates.store import MeasurementStore, Record
+    from moo_compress.store import MeasurementStore, Record
 
     store = MeasurementStore(sys.argv[1], sys.argv[2], "child")
     i = 0

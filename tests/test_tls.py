@@ -14,7 +14,7 @@ from distributed.security import Security
 from moo_compress.dispatch import connect
 from moo_compress.dispatch.retry import RetryPolicy
 from moo_compress.run import main
-from moo_compress.search import candidate_devices
+from moo_compress.session import candidate_devices
 from moo_compress.worker_devices import register, unregister
 
 TINY = Path(__file__).parent / "problems" / "tiny_fleet.py"

@@ -21,13 +21,13 @@ import os
 import platform
 import sys
 import time
-import warnings
 from datetime import date
 from pathlib import Path
 
-warnings.filterwarnings("ignore", category=FutureWarning, module=r"torch\.jit")
-warnings.filterwarnings("ignore", message="Sparse invariant checks")
-warnings.filterwarnings("ignore", message="A not p.d., added jitter")  # GP fits, handled
+from moo_compress.quiet import quiet_library_warnings
+
+if __name__ == "__main__":  # before the library's imports: some of them warn
+    quiet_library_warnings()
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
@@ -39,7 +39,7 @@ from rich.table import Table  # noqa: E402
 from benchmarks.compare.methods import METHODS  # noqa: E402
 from benchmarks.compare.metrics import non_dominated, score  # noqa: E402
 from benchmarks.compare.task import Task, load_task  # noqa: E402
-from moo_compress.run import OneLineParser, UsageError  # noqa: E402
+from moo_compress.cli import OneLineParser, UsageError  # noqa: E402
 from moo_compress.search import FleetSearch, SearchSettings  # noqa: E402
 
 COLUMNS = (
@@ -126,7 +126,7 @@ def compare_task(task: Task, methods: list[str], seed: int, advance) -> list[dic
         if name != "oracle":
             fronts[name], costs[name] = run_method(task, name, seed)
             advance(f"{task.name} seed {seed}: {name}")
-    exact = getattr(task.problem, "enumerate", None) is not None
+    exact = task.problem.enumerate() is not None
     reference = oracle_F if exact else non_dominated(np.vstack(list(fronts.values())))
     baseline = task.baseline_objectives()
     rows = []
@@ -187,6 +187,7 @@ def machine() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    quiet_library_warnings()
     console = Console(width=160)
     # One thread: every method is timed alike, and small convolutions on a shared
     # 2-core machine run several times faster than with contending threads.

@@ -2,8 +2,7 @@
 
 The baselines optimise their own objective models (true latency for the oracle, MACs,
 trees, corrected proxies); this runs pymoo on any of them with the same operators as
-:class:`~moo_compress.search.FleetSearch` (integer SBX and polynomial mutation with
-rounding repair, duplicate elimination).
+:class:`~moo_compress.search.FleetSearch` (:mod:`moo_compress.nsga`).
 """
 
 from __future__ import annotations
@@ -11,14 +10,11 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
-from pymoo.algorithms.moo.nsga2 import NSGA2
 from pymoo.algorithms.soo.nonconvex.ga import GA
 from pymoo.core.problem import Problem
-from pymoo.operators.crossover.sbx import SBX
-from pymoo.operators.mutation.pm import PM
-from pymoo.operators.repair.rounding import RoundingRepair
 from pymoo.optimize import minimize
 
+from moo_compress.nsga import integer_variation, make_nsga2
 from moo_compress.problem import FleetProblem
 
 Objectives = Callable[[np.ndarray], np.ndarray]
@@ -65,14 +61,10 @@ def optimise(
     start = np.random.default_rng(seed).integers(xl, xu + 1, size=(pop_size, len(xl)))
     anchors = problem.anchors()[:pop_size]
     start[: len(anchors)] = anchors
-    operators = {
-        "sampling": start,
-        "crossover": SBX(prob=0.9, eta=15, vtype=float, repair=RoundingRepair()),
-        "mutation": PM(eta=20, vtype=float, repair=RoundingRepair()),
-        "eliminate_duplicates": True,
-    }
     algorithm = (
-        NSGA2(pop_size=pop_size, **operators) if n_obj > 1 else GA(pop_size=pop_size, **operators)
+        make_nsga2(pop_size, start)
+        if n_obj > 1
+        else GA(pop_size=pop_size, sampling=start, **integer_variation())
     )
     result = minimize(callback, algorithm, ("n_gen", effort * problem.generations), seed=seed)
     if result.X is None:

@@ -20,7 +20,6 @@ such a problem is then a comparison of latency handling, and the table says so.
 
 from __future__ import annotations
 
-import copy
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,15 +30,12 @@ from moo_compress.accuracy import AccuracyEvaluator
 from moo_compress.config import CompressionConfig
 from moo_compress.device import Device
 from moo_compress.devices.simulated import SimulatedDevice
-from moo_compress.fleet_clusters import FleetClusters
 from moo_compress.problem import FleetProblem
-from moo_compress.run import load_problem_class
+from moo_compress.problem_file import load_problem_class
+from surrogates.accuracy_model import AccuracyModel
 from surrogates.active_learning import initial_design
-from surrogates.gp_surrogate import GPSurrogate, single_threaded
 
 PROBLEMS = Path(__file__).resolve().parents[2] / "problems"
-STANDIN_FLOOR = 1e-3
-"""Added to accuracy loss before the stand-in GP models it in log space."""
 
 
 @dataclass
@@ -77,10 +73,12 @@ class Task:
         self._accuracy: dict[bytes, tuple[float, float]] = {}
         self.fresh_seconds = 0.0
         self.ledger = AccuracyLedger()
-        self.standin: GPSurrogate | None = None
+        self.standin: AccuracyModel | None = None
         self.accuracy_note = f"{problem.accuracy_label}, evaluated for real for every configuration"
         if problem.evaluator.expensive:
             self._fit_standin(n_standin)
+        self.evaluator = _TaskEvaluator(self, problem.evaluator)
+        """What a search of this task evaluates with (cached, or the stand-in)."""
 
     # ------------------------------------------------------------------ accuracy
     def accuracy(self, X: np.ndarray) -> np.ndarray:
@@ -88,9 +86,7 @@ class Task:
         X = np.atleast_2d(np.asarray(X, dtype=np.int64))
         if self.standin is not None:
             self._charge(X, lambda x: 0.0)
-            with single_threaded():
-                loss = self.standin.predict(self.problem.features(X))[0]
-            return np.clip(1.0 - (loss - STANDIN_FLOOR), 0.0, 1.0)
+            return self.standin.predict(self.problem.features(X))[0]
         return np.array([self._charge(x[None], self._evaluate)[0] for x in X])
 
     def _evaluate(self, x: np.ndarray) -> float:
@@ -118,9 +114,7 @@ class Task:
         design = initial_design(self.problem.space.xl, self.problem.space.xu, n, self.seed)
         X = np.unique(np.vstack([self.problem.anchors(), design]), axis=0)
         accuracy = np.array([self._evaluate(x) for x in X])
-        self.standin = GPSurrogate(fit_timeout_s=None)
-        with single_threaded():
-            self.standin.fit(self.problem.features(X), 1.0 - accuracy + STANDIN_FLOOR)
+        self.standin = AccuracyModel().fit(self.problem.features(X), accuracy)
         self.accuracy_note = (
             f"STAND-IN: a GP fitted on {len(X)} real {self.problem.accuracy_label} "
             "evaluations, shared by every method and the truth (the comparison is of "
@@ -161,12 +155,12 @@ class Task:
 
     def nominal_device(self) -> Device:
         """One nominal, undrifted device of the fleet's SKU (drift factors 1); for a
-        problem without a simulated fleet, its ``nominal_device()`` if it defines one,
+        problem without a simulated fleet, its ``nominal_device()`` where it has one,
         else its first representative."""
         fleet = self.problem.clusters.fleet
         if fleet is None:
-            custom = getattr(self.problem, "nominal_device", None)
-            return custom() if custom is not None else self.representatives[0]
+            nominal = self.problem.nominal_device()
+            return nominal if nominal is not None else self.representatives[0]
         device = SimulatedDevice(
             f"{fleet.sku.name}-nominal", fleet.sku, seed=np.random.SeedSequence(self.seed)
         )
@@ -185,30 +179,17 @@ class Task:
         space = self.problem.space
         return rng.integers(space.xl, space.xu + 1, size=(n, space.n_var))
 
-    def problem_for(self, clusters: FleetClusters | None = None) -> FleetProblem:
-        """A copy of the problem whose evaluator is this task's cached accuracy, and
-        whose clusters are ``clusters`` (default: the problem's)."""
-        problem = copy.copy(self.problem)
-        problem.evaluator = _TaskEvaluator(self, problem.evaluator)
-        if clusters is not None:
-            problem.clusters = clusters
-        return problem
 
-
-class _TaskEvaluator:
-    """The problem's evaluator with :meth:`evaluate` answered by the task's cache (or
-    stand-in) and ``expensive`` False, so that a
-    :class:`~moo_compress.search.FleetSearch` evaluates every candidate through it;
-    every other attribute (``mode``, ``calibration``, ...) is the original's."""
+class _TaskEvaluator(AccuracyEvaluator):
+    """The problem's evaluator answered by the task's cache (or stand-in), ``expensive``
+    False, so that a :class:`~moo_compress.search.FleetSearch` evaluates every candidate
+    through it; ``mode`` is the original's."""
 
     expensive = False
 
     def __init__(self, task: Task, original: AccuracyEvaluator) -> None:
         self.task = task
-        self.original = original
-
-    def __getattr__(self, name: str):
-        return getattr(self.original, name)
+        self.mode = original.mode
 
     def evaluate(self, config: CompressionConfig) -> float:
         return float(self.task.accuracy(self.task.problem.space.encode(config)[None])[0])

@@ -13,7 +13,7 @@ class RetryPolicy:
     samples, or not a :class:`~moo_compress.measurement.Measurement`), misses its
     deadline (a hung device or a lost worker), or is an unconfirmed outlier (see
     :class:`~moo_compress.dispatch.outliers.OutlierCheck`). A failed attempt is retried
-    on the same device after :meth:`backoff_s`; after ``attempts_per_device`` failures
+    on the same device after :meth:`backoff` seconds; after ``attempts_per_device`` failures
     there the request moves to the cluster's next candidate device; when all
     ``devices_per_cluster`` candidates have failed it, the cluster is *degraded*.
 

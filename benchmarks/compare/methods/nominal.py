@@ -16,4 +16,4 @@ from moo_compress.fleet_clusters import FleetClusters
 
 def nominal(task: Task, seed: int) -> MethodResult:
     clusters = FleetClusters.from_devices([task.nominal_device()])
-    return fleet_search(task.problem_for(clusters), task.budget, seed, transfer=False)
+    return fleet_search(task, seed, transfer=False, clusters=clusters)

@@ -3,8 +3,9 @@
 It sees what no real method can: each cluster's noiseless mean latency over all of its
 devices (:meth:`benchmarks.compare.task.Task.true_objectives`), for every candidate,
 with a population and a generation count ``ORACLE_EFFORT`` times the problem's. Where
-the problem can enumerate its space (``problem.enumerate()``, e.g. NAS-Bench-201's
-15,625 cells) the oracle is the exact Pareto front instead.
+the problem enumerates its space (:meth:`FleetProblem.enumerate
+<moo_compress.problem.FleetProblem.enumerate>`, e.g. NAS-Bench-201's 15,625 cells) the
+oracle is the exact Pareto front instead.
 """
 
 from __future__ import annotations
@@ -20,9 +21,8 @@ ORACLE_EFFORT = 2
 
 def oracle(task: Task, seed: int) -> MethodResult:
     problem = task.problem
-    enumerate_all = getattr(problem, "enumerate", None)
-    if enumerate_all is not None:
-        X = enumerate_all()
+    X = problem.enumerate()
+    if X is not None:
         return MethodResult(X[non_dominated_index(task.true_objectives(X))], 0, 0.0)
     X = optimise(problem, task.true_objectives, 3, seed, effort=ORACLE_EFFORT)
     return MethodResult(X, 0, 0.0)

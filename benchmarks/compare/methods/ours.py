@@ -16,17 +16,21 @@ import numpy as np
 
 from benchmarks.compare.methods.result import MethodResult
 from benchmarks.compare.task import Task
-from moo_compress.problem import FleetProblem
-from moo_compress.run import fingerprint
+from moo_compress.fleet_clusters import FleetClusters
+from moo_compress.problem_file import fingerprint
 from moo_compress.search import FleetSearch, SearchSettings
-from surrogates.store import MeasurementStore
+from moo_compress.store import MeasurementStore
 
 
-def fleet_search(problem: FleetProblem, budget: int, seed: int, transfer: bool) -> MethodResult:
-    """Run a FleetSearch on ``problem`` in a throw-away store; its measured front and
+def fleet_search(
+    task: Task, seed: int, transfer: bool, clusters: FleetClusters | None = None
+) -> MethodResult:
+    """Run a FleetSearch on the task's problem with the task's budget and accuracy, on
+    ``clusters`` (default: the problem's), in a throw-away store; its measured front and
     the measurements and device-seconds the store recorded."""
+    problem = task.problem
     settings = SearchSettings(
-        budget=budget,
+        budget=task.budget,
         pop_size=problem.pop_size,
         generations=problem.generations,
         transfer=transfer,
@@ -35,7 +39,10 @@ def fleet_search(problem: FleetProblem, budget: int, seed: int, transfer: bool) 
     with tempfile.TemporaryDirectory() as folder:
         store = MeasurementStore(Path(folder) / "m.sqlite", fingerprint(problem), "compare")
         try:
-            result = FleetSearch(problem, store, settings).run()
+            search = FleetSearch(
+                problem, store, settings, clusters=clusters, evaluator=task.evaluator
+            )
+            result = search.run()
             records = store.to_dataframe()
         finally:
             store.close()
@@ -46,9 +53,9 @@ def fleet_search(problem: FleetProblem, budget: int, seed: int, transfer: bool) 
 
 def ours(task: Task, seed: int) -> MethodResult:
     """Multi-task GP across clusters (transfer on)."""
-    return fleet_search(task.problem_for(), task.budget, seed, transfer=True)
+    return fleet_search(task, seed, transfer=True)
 
 
 def ours_notransfer(task: Task, seed: int) -> MethodResult:
     """Independent GP per cluster (transfer off)."""
-    return fleet_search(task.problem_for(), task.budget, seed, transfer=False)
+    return fleet_search(task, seed, transfer=False)

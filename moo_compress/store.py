@@ -12,7 +12,9 @@ Schema (``SCHEMA_VERSION`` = 2)
     ============  =======  ===================================================
     id            INTEGER  primary key (insertion order)
     run_id        TEXT     run that took the measurement
-    device_id     TEXT     physical device (or ``"eval"`` for accuracy)
+    device_id     TEXT     device that measured it; ``"accuracy-evaluator"``
+                           for accuracy, ``"accuracy-evaluator:finetune-
+                           <steps>-lr<lr>"`` for fine-tuned accuracy
     cluster       INTEGER  device cluster index of ``device_id``
     config_hash   TEXT     ``config_hash(config_json)``: 16 hex chars of sha256
     config_json   TEXT     canonical JSON of the compression configuration

@@ -1,0 +1,26 @@
+"""The one place that quiets library warnings the user of a tool cannot act on.
+
+Entry points call :func:`quiet_library_warnings`: the runner and ``benchmarks.compare``
+in ``main()`` and, run as scripts, before they import the library (some of its imports
+warn); the test session at start-up (``tests/conftest.py``). Importing a library module
+never changes warning filters.
+Warnings a module handles itself stay local to it (``warnings.catch_warnings`` around
+the call, e.g. botorch's fit-cap notices in :func:`surrogates.gp_surrogate.fit_model`).
+"""
+
+from __future__ import annotations
+
+import warnings
+
+LIBRARY_WARNINGS: tuple[tuple[str, type[Warning], str], ...] = (
+    ("", FutureWarning, r"torch\.jit"),  # TorchScript's deprecation notices
+    ("Sparse invariant checks", Warning, ""),  # torch's notice on sparse tensors
+    ("A not p.d., added jitter", Warning, ""),  # GP fits (linear_operator): handled
+)
+"""(message regex, category, module regex) of each warning ignored."""
+
+
+def quiet_library_warnings() -> None:
+    """Ignore :data:`LIBRARY_WARNINGS` from now on (process-wide)."""
+    for message, category, module in LIBRARY_WARNINGS:
+        warnings.filterwarnings("ignore", message=message, category=category, module=module)

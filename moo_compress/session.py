@@ -1,0 +1,220 @@
+"""The measurements of one search: store, dispatcher, degrading clusters, accuracy cache.
+
+A :class:`MeasurementSession` is everything real a search touches. Every latency and
+accuracy value goes through the :class:`~moo_compress.store.MeasurementStore` first, so a
+resumed run with the same seed replays the same decisions from the store and never
+measures anything twice. What the store lacks is measured in batches through a
+:class:`~moo_compress.dispatch.Dispatcher` (Dask workers, one measurement at a time per
+device, different devices concurrently); each result is committed to the store the
+moment it arrives.
+
+A cluster whose every candidate device fails a measurement (after the retries of the
+dispatcher's :class:`~moo_compress.dispatch.RetryPolicy`) is *degraded*: it is measured
+no more, its latency is NaN from then on, and :attr:`MeasurementSession.clusters` leaves
+it out of the objectives (fleet average re-weighted over the others, worst case their
+maximum; see :meth:`FleetClusters.without
+<moo_compress.fleet_clusters.FleetClusters.without>`). The problem's own clusters are
+never changed.
+
+Dispatchers over a fleet's clusters are built here and nowhere else
+(:func:`make_dispatcher`, :func:`embedded_dispatcher`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+
+import numpy as np
+from distributed import Client
+
+from moo_compress.accuracy import AccuracyEvaluator
+from moo_compress.decision_space import DecisionSpace
+from moo_compress.device import Device
+from moo_compress.dispatch import Dispatcher, Request, RetryPolicy, embedded_client
+from moo_compress.fleet_clusters import FleetClusters
+from moo_compress.store import MeasurementStore, Record, config_hash
+
+ACCURACY_DEVICE = "accuracy-evaluator"
+"""Store ``device_id`` of accuracy evaluations (they run on this machine)."""
+
+Pair = tuple[np.ndarray, int]
+"""A (decision vector (n_var,), cluster) pair whose latency is wanted."""
+
+
+def candidate_devices(clusters: FleetClusters, policy: RetryPolicy) -> list[list[Device]]:
+    """(K,) per cluster, the devices the dispatcher may measure it on, representative
+    first."""
+    return [clusters.candidates(c, policy.devices_per_cluster) for c in range(clusters.k)]
+
+
+def make_dispatcher(
+    client: Client, clusters: FleetClusters, policy: RetryPolicy | None = None
+) -> Dispatcher:
+    """A dispatcher on ``client``'s workers for every candidate device of ``clusters``
+    (see :func:`candidate_devices`)."""
+    policy = policy or RetryPolicy()
+    ids = [[d.device_id for d in group] for group in candidate_devices(clusters, policy)]
+    return Dispatcher(client, ids, policy)
+
+
+@contextmanager
+def embedded_dispatcher(
+    clusters: FleetClusters, policy: RetryPolicy | None = None
+) -> Iterator[Dispatcher]:
+    """A dispatcher on an embedded in-process Dask cluster holding every candidate
+    device of ``clusters``, open for the ``with`` block."""
+    policy = policy or RetryPolicy()
+    groups = candidate_devices(clusters, policy)
+    devices = list({d.device_id: d for group in groups for d in group}.values())
+    with embedded_client(devices) as client:
+        dispatcher = make_dispatcher(client, clusters, policy)
+        try:
+            yield dispatcher
+        finally:
+            dispatcher.close()
+
+
+class MeasurementSession:
+    """Real latency and accuracy of decision vectors, through a store.
+
+    Args:
+        space: Decodes decision vectors into the configurations measured.
+        clusters: The clusters to measure on (this session degrades its own copy).
+        evaluator: Scores configurations for accuracy.
+        store: Where every measurement is kept (None: nothing can be measured, e.g. to
+            ask a search for its minimum budget).
+        dispatcher: Where missing latencies are measured. Default: an
+            :func:`embedded_dispatcher` over ``clusters``, open while measuring.
+
+    Attributes:
+        clusters: The clusters now, with the degraded ones marked.
+        degraded: cluster -> why it was degraded.
+        n_accuracy: Distinct decision vectors whose accuracy is known in this session.
+    """
+
+    def __init__(
+        self,
+        space: DecisionSpace,
+        clusters: FleetClusters,
+        evaluator: AccuracyEvaluator,
+        store: MeasurementStore | None,
+        dispatcher: Dispatcher | None = None,
+    ) -> None:
+        self.space = space
+        self.clusters = clusters
+        self.evaluator = evaluator
+        self.store = store
+        self.dispatcher = dispatcher
+        self.degraded: dict[int, str] = {}
+        self._known: set[tuple[bytes, int]] = set()
+        self._accuracy: dict[bytes, float] = {}
+
+    @property
+    def n_accuracy(self) -> int:
+        return len(self._accuracy)
+
+    # ------------------------------------------------------------------ latency
+    @property
+    def n_latency(self) -> int:
+        """Distinct (decision vector, cluster) latencies known in this session."""
+        return len(self._known)
+
+    def counts(self) -> list[int]:
+        """(K,) distinct latencies known per cluster."""
+        return [sum(1 for _, c in self._known if c == k) for k in range(self.clusters.k)]
+
+    def known(self, x: np.ndarray, cluster: int) -> bool:
+        """Whether the latency of ``x`` on ``cluster`` is known in this session."""
+        return (_key(x), cluster) in self._known
+
+    def measure_latencies(self, pairs: Sequence[Pair]) -> tuple[np.ndarray, list[int]]:
+        """Median latency of each (x, cluster) pair, and which pairs are new.
+
+        Pairs the store holds (measured on any device of their cluster) are read from
+        it; the others are measured concurrently through the dispatcher, each committed
+        to the store as it arrives.
+
+        Returns:
+            (P,) median latency in ms (NaN on a degraded cluster), and the indices of
+            ``pairs`` whose latency this session had not known, in the order of
+            ``pairs`` (not of arrival, so the same seed gives the same models).
+        """
+        configs = [self.space.decode(x).to_json() for x, _ in pairs]
+        records: dict[tuple[int, str], Record] = {}
+        for (_, c), config in zip(pairs, configs, strict=True):
+            found = self.store.get_by_cluster(c, config_hash(config), "latency")
+            if found is not None:
+                records[(c, config)] = found
+        missing = list(
+            dict.fromkeys(
+                (c, config)
+                for (_, c), config in zip(pairs, configs, strict=True)
+                if (c, config) not in records and c not in self.degraded
+            )
+        )
+        if missing:
+            with self.dispatching() as dispatcher:
+                for outcome in dispatcher.measure([Request(c, cfg) for c, cfg in missing]):
+                    c, config = missing[outcome.index]
+                    if outcome.error is not None:
+                        self.degrade(c, outcome.error)
+                        continue
+                    record = Record(outcome.device_id, c, config, "latency", outcome.samples_ms)
+                    records[(c, config)] = self.store.add(record)
+        latency = np.full(len(pairs), np.nan)
+        fresh = []
+        for i, ((x, c), config) in enumerate(zip(pairs, configs, strict=True)):
+            record = records.get((c, config))
+            if record is None:
+                continue
+            latency[i] = record.median
+            if (_key(x), c) not in self._known:
+                self._known.add((_key(x), c))
+                fresh.append(i)
+        return latency, fresh
+
+    @contextmanager
+    def dispatching(self) -> Iterator[Dispatcher]:
+        """The dispatcher in use, or an embedded one open for the ``with`` block."""
+        if self.dispatcher is not None:
+            yield self.dispatcher
+            return
+        with embedded_dispatcher(self.clusters) as dispatcher:
+            self.dispatcher = dispatcher
+            try:
+                yield dispatcher
+            finally:
+                self.dispatcher = None
+
+    def degrade(self, cluster: int, reason: str) -> None:
+        """Leave ``cluster`` out of everything from now on (see the module docstring).
+
+        Raises:
+            ValueError: if no cluster would be left.
+        """
+        if cluster not in self.degraded:
+            self.degraded[cluster] = reason
+            self.clusters = self.clusters.without(cluster)
+
+    # ------------------------------------------------------------------ accuracy
+    def evaluate_accuracy(self, x: np.ndarray) -> tuple[float, bool]:
+        """Real accuracy (or fidelity) of ``x`` via the store, and whether this session
+        had not known it."""
+        key = _key(x)
+        if key in self._accuracy:
+            return self._accuracy[key], False
+        config = self.space.decode(x)
+        record = self.store.get_or_measure(
+            ACCURACY_DEVICE,
+            -1,
+            config.to_json(),
+            "accuracy",
+            lambda: [self.evaluator.evaluate(config)],
+        )
+        self._accuracy[key] = record.median
+        return record.median, True
+
+
+def _key(x: np.ndarray) -> bytes:
+    return np.asarray(x, dtype=np.int64).tobytes()

@@ -1,0 +1,107 @@
+"""The objectives a search optimises: surrogate models fed by real measurements.
+
+:class:`SurrogateObjectives` is the :class:`~moo_compress.problem.ObjectiveModel` of a
+:class:`~moo_compress.search.FleetSearch`: latency (N, K) is the latency model's mean
+(any :class:`~surrogates.latency_model.LatencyModel`), accuracy (N,) the accuracy model's
+mean for an expensive evaluator (see :class:`~surrogates.accuracy_model.AccuracyModel`),
+else a real evaluation of every candidate. Every real value comes from the search's
+:class:`~moo_compress.session.MeasurementSession`, and each value new to the session goes
+to its model, in the order asked for (not of arrival), so the same seed gives the same
+models.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from moo_compress.problem import FleetProblem
+from moo_compress.session import MeasurementSession, Pair
+from surrogates.accuracy_model import AccuracyModel
+from surrogates.gp_surrogate import single_threaded
+from surrogates.latency_model import LatencyModel
+
+
+class SurrogateObjectives:
+    """Latency and accuracy of populations, predicted, and measured where asked.
+
+    Args:
+        problem: Gives the model inputs (``features``, ``prior_ms``).
+        session: Where real values come from.
+        latency_model: Learns every new latency.
+        accuracy_model: Learns every new accuracy; None: accuracy is evaluated for real
+            for every candidate (a cheap evaluator).
+    """
+
+    def __init__(
+        self,
+        problem: FleetProblem,
+        session: MeasurementSession,
+        latency_model: LatencyModel,
+        accuracy_model: AccuracyModel | None,
+    ) -> None:
+        self.problem = problem
+        self.session = session
+        self.latency_model = latency_model
+        self.accuracy_model = accuracy_model
+        self._accuracy_X: list[np.ndarray] = []
+        self._accuracy: list[float] = []
+
+    # ------------------------------------------------------------------ ObjectiveModel
+    def accuracy(self, X: np.ndarray) -> np.ndarray:
+        """(N,) predicted (or, for a cheap evaluator, real) accuracy."""
+        return self.predict_accuracy(X)[0]
+
+    def latency(self, X: np.ndarray) -> np.ndarray:
+        """(N, K) predicted latency in ms."""
+        return self.predict_latency(X)[0]
+
+    # ------------------------------------------------------------------ predicting
+    def predict_latency(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(N, K) mean and std of latency in ms."""
+        prior = self.problem.prior_ms(X)
+        with single_threaded():
+            return self.latency_model.predict(self.problem.features(X), prior)
+
+    def predict_accuracy(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(N,) accuracy and its std: the model's for an expensive evaluator, else real
+        values (std 0)."""
+        if self.accuracy_model is None:
+            return np.array([self.evaluate_accuracy(x) for x in X]), np.zeros(len(X))
+        return self.accuracy_model.predict(self.problem.features(X))
+
+    def fit_accuracy(self) -> None:
+        """Fit the accuracy model on every accuracy known (nothing for a cheap evaluator)."""
+        if self.accuracy_model is not None:
+            self.accuracy_model.fit(np.array(self._accuracy_X), np.array(self._accuracy))
+
+    # ------------------------------------------------------------------ measuring
+    def measure_latencies(self, pairs: Sequence[Pair]) -> np.ndarray:
+        """(P,) median latency in ms of each (x, cluster) pair (NaN on a degraded
+        cluster); values new to the session are added to the latency model (call its
+        ``refit`` before predicting with them)."""
+        latency, fresh = self.session.measure_latencies(pairs)
+        for i in fresh:
+            x, c = pairs[i]
+            X = x[None]
+            self.latency_model.add(
+                c, self.problem.features(X), latency[i : i + 1], self.problem.prior_ms(X)
+            )
+        return latency
+
+    def evaluate_accuracy(self, x: np.ndarray) -> float:
+        """Real accuracy (or fidelity) of ``x``; a new value is kept for the accuracy
+        model (see :meth:`fit_accuracy`)."""
+        value, fresh = self.session.evaluate_accuracy(x)
+        if fresh and self.accuracy_model is not None:
+            self._accuracy_X.append(self.problem.features(x[None])[0])
+            self._accuracy.append(value)
+        return value
+
+    def measure_rows(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Measured (N, K) latency in ms on every cluster (NaN on a degraded one) and
+        (N,) accuracy of ``X``, the latencies in one concurrent batch."""
+        k = self.session.clusters.k
+        latency = self.measure_latencies([(x, c) for x in X for c in range(k)])
+        return latency.reshape(len(X), k), np.array([self.evaluate_accuracy(x) for x in X])
