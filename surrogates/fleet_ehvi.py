@@ -230,12 +230,15 @@ def choose_pairs(
     return chosen
 
 
-def noise_floor_hv(front: np.ndarray, ref_point: np.ndarray, scale: np.ndarray, rel_noise: float):
-    r"""Hypervolume (scaled space) that the front loses if every latency on it is off by
-    ``rel_noise`` (e.g. 0.03 for 3 % measurement noise).
+def noise_floor_hv(
+    front: np.ndarray, ref_point: np.ndarray, scale: np.ndarray, rel_noise: float
+) -> float:
+    r"""Hypervolume (scaled space) that one front point's measurement noise moves, on
+    average: the mean over front points of the volume lost when that point's latencies
+    are ``rel_noise`` worse (e.g. 0.03 for 3 % noise).
 
-    An expected improvement below this cannot be told from measurement noise: a search
-    may stop early when the best pair's EHVI falls under it.
+    An expected improvement of one candidate below this cannot be told from measurement
+    noise: a search may stop early when the best pair's EHVI falls under it.
 
     Args:
         front: ``(p, 3)`` front in the minimised objective space, unscaled.
@@ -245,8 +248,15 @@ def noise_floor_hv(front: np.ndarray, ref_point: np.ndarray, scale: np.ndarray, 
     """
     front = np.reshape(front, (-1, N_OBJECTIVES)) / scale
     ref = np.asarray(ref_point) / scale
-    worse = front * np.array([1.0, 1.0 + rel_noise, 1.0 + rel_noise])
-    return float(hypervolume_inside(front, ref) - hypervolume_inside(worse, ref))
+    if not len(front):
+        return 0.0
+    volume = hypervolume_inside(front, ref)
+    losses = []
+    for i in range(len(front)):
+        worse = front.copy()
+        worse[i, 1:] *= 1.0 + rel_noise
+        losses.append(volume - hypervolume_inside(worse, ref))
+    return float(np.mean(losses))
 
 
 def hypervolume_inside(points: np.ndarray, ref: np.ndarray) -> float:

@@ -78,7 +78,11 @@ def test_choose_pairs_prefers_cheap_outputs_and_skips_measured_pairs():
     assert cheap_first[0][1] == 1
 
 
-def test_noise_floor_is_positive_and_grows_with_noise():
+def test_noise_floor_is_one_points_noise_and_grows_with_noise():
     small = noise_floor_hv(FRONT, REF, SCALE, 0.01)
     large = noise_floor_hv(FRONT, REF, SCALE, 0.05)
     assert 0 < small < large
+    one = FRONT[1:2]  # one point: its box minus the box of its 1 % slower self
+    box = np.prod(REF / SCALE - one[0] / SCALE)
+    shrunk = (REF[0] - one[0, 0]) * np.prod(REF[1:] / SCALE[1:] - 1.01 * one[0, 1:] / SCALE[1:])
+    assert np.isclose(noise_floor_hv(one, REF, SCALE, 0.01), box - shrunk)
