@@ -25,6 +25,9 @@ Models (``--models``):
 - ``switch``: ``surrogates.source_transfer.SourceTransfer``: a single proxy source, the
   first principal components of the sources or all sources, chosen per fit by
   leave-one-out evidence; artefact readings of the target left out; median prediction.
+  It is scored on the same measurements as ``linear`` (the linear model's uncertainty
+  sampling picks them): the comparison is of models on equal data, and one switch fit
+  per ``n`` instead of per step keeps the run short.
 
 Devices (``--devices``): ``dev`` are the eight HELP devices of ``TARGETS``, used while
 designing the models; ``held-out`` are the eight ``HELD_OUT`` devices of
@@ -171,13 +174,15 @@ def run_one(
     n_init: int,
     seed: int,
     median: bool,
+    selector: Predictor | None = None,
 ) -> dict[int, dict[str, float]]:
     r"""Quality of the predictions from the first ``n`` measurements, for each ``n``.
 
     ``median``: rank (Spearman) and MAPE by ``exp(mu)`` instead of the log-normal mean;
-    the coverage uses the log-normal in both cases.
+    the coverage uses the log-normal in both cases. ``selector``: the surrogate whose
+    uncertainty picks the measurements (default: ``predictor`` itself).
     """
-    idx = select_by_uncertainty(predictor, y_ms, max(n_targets), n_init, seed)
+    idx = select_by_uncertainty(selector or predictor, y_ms, max(n_targets), n_init, seed)
     scores = {}
     for n in n_targets:
         mu, sigma = predictor(idx[:n], y_ms[idx[:n]])
@@ -218,13 +223,10 @@ def evaluate_model(
     for target in targets:
         sources, y = device_table(data, devices, target)
         log_src = np.log(sources.to_numpy())
-        predictor = (
-            switch_predictor(log_src)
-            if model == "switch"
-            else gp_predictor(standardise(log_src), "linear")
-        )
+        linear = gp_predictor(standardise(log_src), "linear")
+        predictor = switch_predictor(log_src) if model == "switch" else linear
         runs = [
-            run_one(predictor, y.to_numpy(), n_targets, n_init, s, median=model == "switch")
+            run_one(predictor, y.to_numpy(), n_targets, n_init, s, model == "switch", linear)
             for s in seeds
         ]
         for n in n_targets:
