@@ -7,10 +7,11 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 from collections.abc import Callable
 from pathlib import Path
 
-from moo_compress.problem import FleetProblem
+from moo_compress.problem_checks import LIMITS
 
 
 class UsageError(Exception):
@@ -42,8 +43,36 @@ def int_at_least(minimum: int) -> Callable[[str], int]:
     return parse
 
 
+def int_in(setting: str) -> Callable[[str], int]:
+    """An argparse type: an integer within :data:`LIMITS` ``[setting]``, else a one-line
+    error."""
+    low, high = LIMITS[setting]
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(
+                f"{value} is not allowed; allowed: an integer from {low} to {high}"
+            )
+        return value
+
+    return parse
+
+
+def _folder(text: str) -> Path:
+    """An argparse type: a non-empty folder path (``""`` would mean the current folder)."""
+    if not text:
+        raise argparse.ArgumentTypeError("'' is not allowed; allowed: a folder path")
+    return Path(text)
+
+
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    """The runner's options (see the README, "What a run gives you").
+    """The runner's options (see the README, "What a run gives you"). A setting not
+    given is None: ``--resume`` then takes it from the run's manifest (see
+    :mod:`moo_compress.manifest`), a new run from the problem class.
 
     Raises:
         UsageError: one line naming the bad option and what is allowed.
@@ -52,48 +81,87 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         prog="python -m moo_compress.run",
         description="Fleet-aware multi-objective compression of one problem file.",
     )
-    parser.add_argument("problem_file", help="Python file defining a FleetProblem")
-    parser.add_argument("--out", type=Path, help="output folder (default runs/<problem>-<time>)")
-    positive = int_at_least(1)
-    parser.add_argument("--seed", type=int_at_least(0), default=0)
-    parser.add_argument("--budget", type=positive, help="real latency measurements in total")
-    parser.add_argument("--accuracy-budget", type=positive, help="real accuracy evaluations")
-    parser.add_argument("--generations", type=positive)
-    parser.add_argument("--pop-size", type=int_at_least(4))
+    parser.add_argument(
+        "problem_file", nargs="?", help="Python file defining a FleetProblem (none: --resume)"
+    )
+    parser.add_argument(
+        "--out", type=_folder, help="output folder (default runs/<problem>-<time>-<hex>)"
+    )
+    parser.add_argument("--seed", type=int_in("seed"), help="default 0")
+    parser.add_argument("--budget", type=int_in("budget"), help="real latency measurements")
+    parser.add_argument("--accuracy-budget", type=int_in("accuracy_budget"))
+    parser.add_argument("--generations", type=int_in("generations"))
+    parser.add_argument("--pop-size", type=int_in("pop_size"))
     parser.add_argument(
         "--finetune-steps",
-        type=int_at_least(0),
+        type=int_in("finetune_steps"),
         help="fine-tune every final front row this many steps and report both accuracies",
     )
     parser.add_argument("--no-transfer", action="store_true", help="independent GPs per cluster")
-    parser.add_argument("--resume", action="store_true", help="continue the run in --out")
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the run in --out with its own settings (--resume --out DIR is enough)",
+    )
     parser.add_argument(
         "--scheduler",
-        help="measure on the Dask scheduler at tcp:// or tls://HOST:PORT "
-        "(default: an embedded in-process cluster)",
+        help="measure on the Dask scheduler at tls://HOST:PORT (tcp:// only with --insecure; "
+        "default: an embedded in-process cluster)",
     )
     parser.add_argument("--tls-ca-file", help="CA certificate (PEM) of a tls:// scheduler")
     parser.add_argument("--tls-cert", help="this client's certificate (PEM)")
     parser.add_argument("--tls-key", help="this client's private key (PEM)")
+    parser.add_argument(
+        "--insecure",
+        action="store_true",
+        help="allow a plain tcp:// scheduler (unauthenticated, unencrypted pickles)",
+    )
     args = parser.parse_args(argv)
+    if args.problem_file is None and not args.resume:
+        parser.error("the following arguments are required: problem_file")
+    if args.resume and args.out is None and args.problem_file is None:
+        parser.error("--resume needs --out DIR (or the problem file, to find its latest run)")
     tls = [args.tls_ca_file, args.tls_cert, args.tls_key]
     if any(tls) and not (all(tls) and args.scheduler):
         parser.error("--tls-ca-file, --tls-cert and --tls-key go together, with --scheduler")
+    if args.scheduler is not None:
+        check_scheduler(args.scheduler, bool(args.tls_ca_file), args.insecure)
     return args
 
 
-def finetune_steps(args: argparse.Namespace, problem: FleetProblem) -> int:
-    """Fine-tune steps: ``--finetune-steps``, else the problem's ``finetune_steps``.
+def check_scheduler(address: str, tls: bool, insecure: bool) -> None:
+    """Refuse a scheduler address that would send Dask's pickles in the clear, unless
+    ``insecure`` (the runner then warns when it connects).
 
     Raises:
-        UsageError: if the problem's value is not an integer >= 0.
+        UsageError: not ``tls://`` or ``tcp://``; plain ``tcp://`` (or no scheme)
+            without ``insecure``; TLS files with ``tcp://``.
     """
-    if args.finetune_steps is not None:
-        return args.finetune_steps
-    steps = problem.finetune_steps
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
+    scheme = address.split("://", 1)[0] if "://" in address else "tcp"
+    if scheme == "tls":
+        return  # without certificates the scheduler refuses the connection (one line)
+    if scheme != "tcp":
         raise UsageError(
-            f"{type(problem).__name__}.finetune_steps = {steps!r} is not allowed; "
-            "allowed: an integer >= 0"
+            f"scheduler {address!r} is not allowed; allowed: tls://HOST:PORT, or "
+            "tcp://HOST:PORT with --insecure"
         )
-    return steps
+    if tls:
+        raise UsageError(f"scheduler {address!r} is plain tcp://; TLS files need tls://")
+    if not insecure:
+        raise UsageError(
+            f"scheduler {address!r} is plain TCP: Dask's messages (pickled code and data) would "
+            "travel unauthenticated and unencrypted; use tls:// with --tls-ca-file, --tls-cert "
+            "and --tls-key, or add --insecure on a network you trust"
+        )
+
+
+def finetune_steps(args: argparse.Namespace, default: int) -> int:
+    """Fine-tune steps: ``--finetune-steps``, else ``default`` (the resumed run's, or the
+    problem class's ``finetune_steps``, checked by
+    :func:`~moo_compress.problem_checks.check_class`)."""
+    return args.finetune_steps if args.finetune_steps is not None else default
+
+
+def resume_command(out: Path) -> str:
+    """The shell-quoted command that continues the run in ``out``."""
+    return f"python -m moo_compress.run --resume --out {shlex.quote(str(out))}"

@@ -16,8 +16,8 @@ def compress(model: nn.Module, config: CompressionConfig) -> nn.Module:
     Each prunable unit keeps its ``config.channels[root]`` highest-magnitude channels
     (torch-pruning removes them from every coupled layer). Each layer with fewer than
     32 bits is wrapped in a :class:`~moo_compress.fake_quant.QuantizedLayer`. The
-    original ``model`` is untouched. For real int8 kernels, pass the result to
-    :func:`moo_compress.int8.to_int8`.
+    original ``model`` is untouched. For real integer kernels, export the result with
+    :func:`moo_compress.onnx_export.export_onnx` (QDQ ONNX).
 
     Raises:
         ValueError: for a unit left with zero channels or more than it has, or a layer

@@ -8,6 +8,24 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+_Z95 = 1.959963984540054
+
+
+def median_rel_halfwidth(samples_ms: list[float] | tuple[float, ...]) -> float:
+    """Half-width of a distribution-free 95 % confidence interval of the median, / median.
+
+    The interval runs between the order statistics of ranks
+    ``n/2 -/+ 1.96 * sqrt(n) / 2`` (normal approximation to the binomial). Returns
+    ``inf`` while there are too few samples for such an interval to exist.
+    """
+    n = len(samples_ms)
+    lo = math.floor(n / 2 - _Z95 * math.sqrt(n) / 2)
+    hi = math.ceil(n / 2 + 1 + _Z95 * math.sqrt(n) / 2)
+    if lo < 1 or hi > n:
+        return math.inf
+    x = np.sort(samples_ms)
+    return float((x[hi - 1] - x[lo - 1]) / 2 / np.median(x))
+
 
 @dataclass(frozen=True)
 class Measurement:
@@ -43,6 +61,12 @@ class Measurement:
     def median_ms(self) -> float:
         """Median latency in ms."""
         return float(np.median(self.samples_ms))
+
+    @property
+    def rel_precision(self) -> float:
+        """Relative half-width of the 95 % CI of the median (:func:`median_rel_halfwidth`);
+        ``inf`` with too few samples for one."""
+        return median_rel_halfwidth(self.samples_ms)
 
     @property
     def spread_ms(self) -> float:

@@ -56,6 +56,7 @@ from moo_compress.accuracy import AccuracyEvaluator, FidelityEvaluator, ModelEva
 from moo_compress.compress import compress
 from moo_compress.decision_space import DecisionSpace
 from moo_compress.device import Device
+from moo_compress.export import FORMATS as EXPORT_FORMATS
 from moo_compress.export import export_model
 from moo_compress.fleet import Fleet
 from moo_compress.fleet_clusters import FleetClusters
@@ -89,6 +90,8 @@ class FleetProblem(Problem):
             options override them).
         finetune_steps: Steps of the optional fine-tune of the final front (0: none;
             ``--finetune-steps`` overrides it), see :mod:`moo_compress.finetune_front`.
+        max_reported: M, the most configurations a method may report in the
+            comparison (``benchmarks.compare``, protocol v2).
 
     Attributes:
         space: The decision space.
@@ -106,6 +109,7 @@ class FleetProblem(Problem):
     pop_size: int = 40
     generations: int = 20
     finetune_steps: int = 0
+    max_reported: int = 16
 
     def __init__(
         self, space: DecisionSpace, clusters: FleetClusters, evaluator: AccuracyEvaluator
@@ -148,8 +152,11 @@ class FleetProblem(Problem):
         """Analytic (N,) columns of the front table (e.g. MACs); none by default."""
         return {}
 
-    def export(self, x: np.ndarray, folder: Path) -> list[str]:
-        """Write a deployable model of ``x`` into ``folder``; the files written."""
+    def export(
+        self, x: np.ndarray, folder: Path, formats: Sequence[str] = EXPORT_FORMATS
+    ) -> list[str]:
+        """Write a deployable model of ``x`` into ``folder`` in ``formats``; the files
+        written."""
         return []
 
     # ------------------------------------------------------------------ optional hooks
@@ -343,8 +350,11 @@ class FleetCompressionProblem(FleetProblem):
                 columns.append(costs.macs - self.max_macs)
         return columns
 
-    def export(self, x: np.ndarray, folder: Path) -> list[str]:
-        """The compressed, recovered model of ``x``; see :func:`export_model`."""
+    def export(
+        self, x: np.ndarray, folder: Path, formats: Sequence[str] = EXPORT_FORMATS
+    ) -> list[str]:
+        """The compressed, recovered model of ``x``; see :func:`export_model` (ONNX
+        Runtime's agreement is measured on the evaluator's calibration data)."""
         config = self.space.decode(x)
         model = recover(compress(self.reference, config), self.evaluator.calibration)
-        return export_model(model, config, folder)
+        return export_model(model, config, folder, self.evaluator.calibration, formats)

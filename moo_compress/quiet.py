@@ -13,7 +13,8 @@ from __future__ import annotations
 import warnings
 
 LIBRARY_WARNINGS: tuple[tuple[str, type[Warning], str], ...] = (
-    ("", FutureWarning, r"torch\.jit"),  # TorchScript's deprecation notices
+    # linear_operator (gpytorch's) calls torch.jit.script when imported; nothing here does
+    ("`torch.jit.script` is deprecated", FutureWarning, r"torch\.jit"),
     ("Sparse invariant checks", Warning, ""),  # torch's notice on sparse tensors
     ("A not p.d., added jitter", Warning, ""),  # GP fits (linear_operator): handled
 )

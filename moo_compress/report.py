@@ -10,11 +10,13 @@ Files written in the output folder:
 * ``summary.json``: what was run and what it cost, see :func:`summary`;
 * ``front.png``: the three objective pairs, reference rows marked;
 * ``knee/``: the knee-point model, see :mod:`moo_compress.export`.
+
+The set is replaced as a whole, ``summary.json`` last (see :mod:`moo_compress.output_set`):
+a reader sees the previous complete set or the new one, never a mix.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import matplotlib
@@ -25,8 +27,10 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from rich.table import Table  # noqa: E402
 
+from moo_compress.atomic_write import step  # noqa: E402
 from moo_compress.finetune_front import FinetuneScores, add_finetune_columns  # noqa: E402
 from moo_compress.fleet_clusters import FleetClusters  # noqa: E402
+from moo_compress.output_set import publish, staged_outputs  # noqa: E402
 from moo_compress.problem import FleetProblem  # noqa: E402
 from moo_compress.search_result import MeasuredRows, SearchResult  # noqa: E402
 
@@ -80,10 +84,13 @@ def write_outputs(
     out: Path,
     wall_seconds: float,
     finetune: FinetuneScores | None = None,
+    run_id: str = "",
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
-    """Write every output file of ``result``; return the front, the reference rows and
-    the summary. ``finetune``: the fine-tuned scores of its rows, if any (the front
-    itself does not change)."""
+    """Write every output file of ``result`` as one new set (the previous set stays
+    until the new one is complete, see :mod:`moo_compress.output_set`); return the
+    front, the reference rows and the summary. ``finetune``: the fine-tuned scores of its
+    rows, if any (the front itself does not change). ``run_id``: recorded in the
+    summary."""
     front = front_frame(problem, result.front, result.clusters)
     references = front_frame(problem, result.reference_rows, result.clusters)
     references.insert(0, "reference", result.references)
@@ -94,14 +101,22 @@ def write_outputs(
         add_finetune_columns(references, label, finetune.references)
         gain = front[f"{label}_after_finetune"] - front[label]
         finetune_info["mean_gain"] = float(gain.mean()) if len(front) else None
-    front.to_csv(out / "front.csv", index=False)
-    references.to_csv(out / "references.csv", index=False)
     F = problem.objectives(result.accuracy, result.latency, result.clusters)
     knee = knee_index(F) if len(front) else None
-    knee_files = problem.export(result.X[knee], out / "knee") if knee is not None else []
-    info = summary(problem, result, front, wall_seconds, knee, knee_files, finetune_info)
-    (out / "summary.json").write_text(json.dumps(info, indent=2))
-    plot_front(problem, front, references, out / "front.png")
+    with staged_outputs(out) as folder:
+        step("stage front.csv")
+        front.to_csv(folder / "front.csv", index=False)
+        step("stage references.csv")
+        references.to_csv(folder / "references.csv", index=False)
+        step("stage knee/")
+        knee_files = problem.export(result.X[knee], folder / "knee") if knee is not None else []
+        step("stage front.png")
+        plot_front(problem, front, references, folder / "front.png")
+        info = {
+            "run_id": run_id,
+            **summary(problem, result, front, wall_seconds, knee, knee_files, finetune_info),
+        }
+        publish(out, folder, info)
     return front, references, info
 
 
@@ -122,6 +137,7 @@ def summary(
     fleet = clusters.fleet
     return {
         "problem": problem.name,
+        "problem_file": _problem_file(problem),
         "seed": result.settings.seed,
         "accuracy_mode": problem.accuracy_mode,
         "n_devices": len(fleet) if fleet is not None else clusters.k,
@@ -210,3 +226,13 @@ def front_table(problem: FleetProblem, front: pd.DataFrame, references: pd.DataF
 def _short(value: float) -> str:
     """Three significant digits without exponent notation: 4122, 102, 0.0798."""
     return f"{value:.0f}" if value >= 100 else f"{value:.3g}"
+
+
+def _problem_file(problem: FleetProblem) -> str | None:
+    """Absolute path of the file that defines ``problem``'s class (where its own methods
+    were compiled), which ``python -m moo_compress.export`` reloads; None if unknown."""
+    for value in vars(type(problem)).values():
+        code = getattr(value, "__code__", None)
+        if code is not None and Path(code.co_filename).is_file():
+            return str(Path(code.co_filename).resolve())
+    return None

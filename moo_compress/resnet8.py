@@ -12,11 +12,13 @@ re-trained when absent; a cached file that does not fit the model raises ``Value
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import torch
 from torch import nn
 
+from moo_compress.atomic_write import replacing
 from moo_compress.digits import DigitsSplits, load_digits_splits
 from moo_compress.weights import load_checked
 
@@ -132,15 +134,28 @@ def load_or_train_resnet8(cache_dir: str | Path | None = None, seed: int = 0) ->
     """The trained ResNet-8 of ``seed`` (eval mode): loaded from the cache, or trained on
     the digits splits of ``seed`` and cached.
 
+    The cache is written atomically (temporary name, then :func:`os.replace`), so a kill
+    while saving never leaves a truncated file; a cache file that cannot be read (written
+    by something else, or damaged) is reported on stderr in one line and rebuilt.
+
     Raises:
         ValueError: if the cached file's tensors do not fit the model (naming the file
             and the tensor).
     """
     path = cache_path(cache_dir, seed)
     if path.is_file():
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        return load_checked(ResNet8(), state, str(path)).eval()
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:  # truncated, or not a torch file: rebuild it
+            reason = str(exc).splitlines()[0] if str(exc).strip() else type(exc).__name__
+            print(
+                f"note: the cached model {path} cannot be read ({reason}); training it again",
+                file=sys.stderr,
+            )
+        else:
+            return load_checked(ResNet8(), state, str(path)).eval()
     model = train_resnet8(load_digits_splits(seed), seed=seed)
     path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(model.state_dict(), path)
+    with replacing(path) as tmp:
+        torch.save(model.state_dict(), tmp)
     return model

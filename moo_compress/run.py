@@ -21,7 +21,9 @@ import contextlib
 import sqlite3
 import sys
 import time
+import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from moo_compress.quiet import quiet_library_warnings
@@ -33,19 +35,27 @@ from distributed.security import Security  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn  # noqa: E402
 
+from moo_compress import manifest  # noqa: E402
 from moo_compress.accuracy import NoTrainingData  # noqa: E402
-from moo_compress.cli import UsageError, finetune_steps, parse_args  # noqa: E402
+from moo_compress.cli import (  # noqa: E402
+    UsageError,
+    check_scheduler,
+    finetune_steps,
+    parse_args,
+    resume_command,
+)
 from moo_compress.dispatch import Dispatcher, connect  # noqa: E402
 from moo_compress.finetune_front import fine_tune_result  # noqa: E402
+from moo_compress.manifest import ManifestError, RunManifest  # noqa: E402
 from moo_compress.problem import FleetProblem  # noqa: E402
+from moo_compress.problem_checks import ProblemError, build, check_class  # noqa: E402
 from moo_compress.problem_file import ProblemFileError, fingerprint, load_problem_class  # noqa: E402
 from moo_compress.report import front_table, write_outputs  # noqa: E402
+from moo_compress.run_folder import STORE_NAME, FolderError, RunFolder  # noqa: E402
 from moo_compress.search import FleetSearch, SearchSettings  # noqa: E402
 from moo_compress.search_result import Progress as SearchProgress  # noqa: E402
 from moo_compress.session import make_dispatcher  # noqa: E402
 from moo_compress.store import MeasurementStore  # noqa: E402
-
-STORE_NAME = "measurements.sqlite"
 
 
 def _security(args: argparse.Namespace) -> Security | None:
@@ -70,6 +80,12 @@ def _dispatcher(args: argparse.Namespace, problem: FleetProblem) -> Iterator[Dis
         yield None
         return
     security = _security(args)
+    if security is None:
+        print(
+            f"warning: --insecure: measuring through {args.scheduler} without authentication "
+            "or encryption; anyone who can reach it can run code on the workers and here",
+            file=sys.stderr,
+        )
     try:
         client = connect(args.scheduler, security)
     except (OSError, ValueError, TypeError) as exc:  # unreachable, refused, or no TLS context
@@ -83,28 +99,135 @@ def _dispatcher(args: argparse.Namespace, problem: FleetProblem) -> Iterator[Dis
         client.close()
 
 
-def _out_folder(args: argparse.Namespace, name: str) -> Path:
+def _out_path(args: argparse.Namespace, name: str | None) -> Path:
+    """``--out``, or for ``--resume`` the latest ``runs/<name>-*``, or a new
+    ``runs/<name>-<time>-<6 hex>``."""
     if args.out is not None:
-        out = args.out
-    elif args.resume:
+        return args.out
+    if args.resume:
         runs = sorted(Path("runs").glob(f"{name}-*"))
         if not runs:
             raise UsageError(f"--resume found no earlier run of {name!r} in runs/; give --out")
-        out = runs[-1]
-    else:
-        out = Path("runs") / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
-    if args.resume and not (out / STORE_NAME).is_file():
-        raise UsageError(f"--resume: {out / STORE_NAME} does not exist")
-    if not args.resume and (out / STORE_NAME).exists():
-        raise UsageError(f"{out} already holds a run; add --resume or choose another --out")
+        return runs[-1]
+    return Path("runs") / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
+
+
+@dataclass
+class _Start:
+    """What the runner knows once the folder is locked and the problem is built."""
+
+    folder: RunFolder
+    problem: FleetProblem
+    manifest: RunManifest
+    resumed: bool
+
+
+def _start(args: argparse.Namespace, console: Console) -> _Start:
+    """Lock the folder, read (``--resume``) or make the manifest, build the problem.
+
+    Raises:
+        UsageError, ProblemFileError, FolderError, ManifestError, ProblemError: one line
+            for the user.
+    """
+    problem_class = load_problem_class(Path(args.problem_file)) if args.problem_file else None
+    out = _out_path(args, problem_class.name if problem_class else None)
+    folder = RunFolder(out, args.resume)
     try:
-        out.mkdir(parents=True, exist_ok=True)
-        probe = out / ".write-test"
-        probe.write_text("")
-        probe.unlink()
-    except OSError as exc:
-        raise UsageError(f"output folder {str(out)!r} is not writable: {exc.strerror}") from None
-    return out
+        stored = manifest.read(folder.store) if args.resume else None
+        if stored is not None:
+            problem_file = manifest.check_problem_file(stored, args.problem_file)
+            settings = manifest.resolve(args, stored)
+            connection = manifest.resume_connection(args, stored)
+            vars(args).update({k: v for k, v in connection.items() if k != "scheduler"})
+            if args.scheduler is None and connection["scheduler"] is not None:
+                args.scheduler = connection["scheduler"]
+                check_scheduler(args.scheduler, bool(args.tls_ca_file), args.insecure)
+            problem_class = problem_class or load_problem_class(problem_file)
+            seed = stored.seed
+        else:
+            problem_file = Path(args.problem_file)
+            seed = args.seed if args.seed is not None else 0
+        check_class(problem_class)
+        with console.status(f"building {problem_class.name}: model, search space, fleet clusters"):
+            problem = build(problem_class, seed, problem_file)
+            ident = manifest.identity(problem)
+        if stored is not None:
+            manifest.check_identity(stored, ident)
+            steps = finetune_steps(args, stored.finetune_steps)
+            run = replace(stored, finetune_steps=steps, connection=connection)
+        else:
+            settings = SearchSettings(
+                budget=args.budget or problem.budget,
+                accuracy_budget=args.accuracy_budget or problem.accuracy_budget,
+                pop_size=args.pop_size or problem.pop_size,
+                generations=args.generations or problem.generations,
+                transfer=not args.no_transfer,
+                seed=seed,
+            )
+            steps = finetune_steps(args, problem.finetune_steps)
+            connection = manifest.connection_of(args)
+            run = manifest.new_manifest(problem, problem_file, settings, connection, steps, ident)
+        if run.finetune_steps > 0:
+            try:
+                problem.evaluator.training_data()
+            except NoTrainingData as exc:
+                raise UsageError(
+                    f"cannot fine-tune {run.finetune_steps} steps: {exc}; allowed: 0 steps"
+                ) from None
+    except BaseException:
+        folder.abandon()
+        raise
+    folder.lock.note(run.run_id)
+    return _Start(folder, problem, run, stored is not None)
+
+
+def _open_store(start: _Start) -> MeasurementStore:
+    """The run's store, keyed by the problem's identity; the manifest written (new run)
+    or updated (fine-tune steps of a resume).
+
+    Raises:
+        UsageError: the store is damaged or belongs to another problem.
+    """
+    path = start.folder.store
+    key = manifest.store_key(fingerprint(start.problem), manifest.identity(start.problem))
+    try:
+        store = MeasurementStore(path, key, start.manifest.run_id)
+        store.write_meta(manifest.MANIFEST_KEY, start.manifest.to_json())
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    except sqlite3.Error as exc:
+        raise UsageError(_damaged(path, exc)) from None
+    return store
+
+
+def _damaged(path: Path, exc: sqlite3.Error) -> str:
+    return (
+        f"{path} is damaged ({exc}); its measurements cannot be read; start a new run in "
+        "another --out"
+    )
+
+
+def _measured(store: MeasurementStore) -> int:
+    """Rows in the store; 1 when it cannot be read (then nothing is removed)."""
+    try:
+        return store.count()
+    except sqlite3.Error:
+        return 1
+
+
+def _count(store: MeasurementStore) -> str:
+    """How many measurements the store holds, in words (even if it cannot be read)."""
+    try:
+        return f"{store.count()} measurements are"
+    except sqlite3.Error:
+        return "the measurements taken so far are"
+
+
+def _no_room(out: Path, store: MeasurementStore, exc: Exception) -> OSError:
+    return OSError(
+        f"cannot write to {out}: {exc}; {_count(store)} saved in {out / STORE_NAME}, "
+        f"continue with: {resume_command(out)} once there is room"
+    )
 
 
 def _fail(error: Exception) -> int:
@@ -152,19 +275,17 @@ def _progress_display(
 def main(argv: list[str] | None = None) -> int:
     quiet_library_warnings()
     console = Console()
+    started = time.perf_counter()
     try:
         args = parse_args(sys.argv[1:] if argv is None else argv)
-        problem_class = load_problem_class(Path(args.problem_file))
-        out = _out_folder(args, problem_class.name)
-    except (UsageError, ProblemFileError) as exc:
+        start = _start(args, console)
+    except (UsageError, ProblemFileError, FolderError, ManifestError, ProblemError) as exc:
         return _fail(exc)
-
-    started = time.perf_counter()
-    with console.status(f"building {problem_class.name}: model, search space, fleet clusters"):
-        try:
-            problem = problem_class(seed=args.seed)
-        except ValueError as exc:
-            return _fail(exc)
+    except KeyboardInterrupt:
+        print("interrupted before anything was measured", file=sys.stderr)
+        return 130
+    problem, folder, out = start.problem, start.folder, start.folder.out
+    settings, steps = start.manifest.search_settings(), start.manifest.finetune_steps
     console.print(problem.space.describe(), highlight=False)
     console.print(
         f"{problem.clusters.k} cluster(s): "
@@ -180,29 +301,26 @@ def main(argv: list[str] | None = None) -> int:
             "uncompressed model on generated inputs, not accuracy.[/yellow]"
         )
     try:
-        steps = finetune_steps(args, problem)
-        if steps > 0:
-            problem.evaluator.training_data()
+        store = _open_store(start)
     except UsageError as exc:
+        folder.abandon()
         return _fail(exc)
-    except NoTrainingData as exc:
-        return _fail(UsageError(f"cannot fine-tune {steps} steps: {exc}; allowed: 0 steps"))
-    settings = SearchSettings(
-        budget=args.budget or problem.budget,
-        accuracy_budget=args.accuracy_budget or problem.accuracy_budget,
-        pop_size=args.pop_size or problem.pop_size,
-        generations=args.generations or problem.generations,
-        transfer=not args.no_transfer,
-        seed=args.seed,
-    )
-    run_id = time.strftime("%Y%m%d-%H%M%S")
-    try:
-        store = MeasurementStore(out / STORE_NAME, fingerprint(problem), run_id)
-    except ValueError as exc:
-        return _fail(exc)
-    except sqlite3.Error as exc:
-        return _fail(ValueError(f"cannot open {out / STORE_NAME}: {exc}"))
+    if start.resumed:
+        version = manifest.package_version()
+        if version != start.manifest.package_version:
+            console.print(
+                f"[yellow]The run began with moo_compress {start.manifest.package_version}; "
+                f"this is {version}.[/yellow]",
+                highlight=False,
+            )
+        if _measured(store) == 0:
+            console.print(
+                "[yellow]--resume: the store holds no measurement yet; the run starts from "
+                "the beginning.[/yellow]",
+                highlight=False,
+            )
 
+    finished = False
     try:
         with (
             _dispatcher(args, problem) as dispatcher,
@@ -211,27 +329,29 @@ def main(argv: list[str] | None = None) -> int:
             result = FleetSearch(problem, store, settings, report, dispatcher).run()
         finetune = fine_tune_result(problem, store, result, steps) if steps > 0 else None
         front, references, info = write_outputs(
-            problem, result, out, time.perf_counter() - started, finetune
+            problem, result, out, time.perf_counter() - started, finetune, store.run_id
         )
+        finished = True
     except KeyboardInterrupt:
         print(
-            f"interrupted: {store.count()} measurements are saved in {out / STORE_NAME}; "
-            f"continue with: python -m moo_compress.run {args.problem_file} --out {out} "
-            f"--seed {args.seed} --resume",
+            f"interrupted: {_count(store)} saved in {out / STORE_NAME}; "
+            f"continue with: {resume_command(out)}",
             file=sys.stderr,
         )
         return 130
     except (ValueError, UsageError) as exc:
         return _fail(exc)
-    except (sqlite3.Error, OSError) as exc:
-        return _fail(
-            OSError(
-                f"cannot write to {out}: {exc}; {store.count()} measurements are saved in "
-                f"{out / STORE_NAME}, continue with --resume once there is room"
-            )
-        )
+    except sqlite3.DatabaseError as exc:
+        if not isinstance(exc, sqlite3.OperationalError):
+            return _fail(ValueError(_damaged(out / STORE_NAME, exc)))
+        return _fail(_no_room(out, store, exc))
+    except OSError as exc:
+        return _fail(_no_room(out, store, exc))
     finally:
+        if not finished and not start.resumed:
+            folder.abandon(measured=_measured(store))
         store.close()
+        folder.release()
 
     for cluster, reason in result.degraded.items():
         console.print(

@@ -62,6 +62,13 @@ class FleetSearch:
             its ``prior_ms`` where it has one.
         clusters: Clusters to measure on instead of the problem's.
         evaluator: Accuracy evaluator to use instead of the problem's.
+
+    Attributes:
+        session: The measurements (store, dispatcher, degraded clusters).
+        objectives: The surrogate objectives, fed by the session.
+        latency_model, accuracy_model: Their models (no accuracy model for a cheap
+            evaluator: every candidate is evaluated for real).
+        latency_policy, accuracy_policy: What to measure next, within the budgets.
     """
 
     def __init__(
@@ -112,12 +119,11 @@ class FleetSearch:
             batch_size=max(1, settings.batch_size // 2),
             budget_total=max(0, settings.accuracy_budget - n_final),
         )
-        self.accuracy_model = AccuracyModel(maxiter=settings.gp_maxiter)
+        self.accuracy_model = (
+            AccuracyModel(maxiter=settings.gp_maxiter) if self.expensive_accuracy else None
+        )
         self.objectives = SurrogateObjectives(
-            problem,
-            self.session,
-            latency_model,
-            self.accuracy_model if self.expensive_accuracy else None,
+            problem, self.session, latency_model, self.accuracy_model
         )
         self._scale: np.ndarray | None = None
         self.acquisition = (

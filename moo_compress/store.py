@@ -272,7 +272,7 @@ class MeasurementStore:
             "WHERE device_id = ? AND config_hash = ? AND kind = ?",
             (device_id, config_hash, kind),
         ).fetchone()
-        return None if row is None else _record_from_row(row)
+        return None if row is None else _record_from_row(row, self.path)
 
     def get_by_cluster(self, cluster: int, config_hash: str, kind: str) -> Record | None:
         """The first stored record of a config on any device of ``cluster``, or ``None``
@@ -284,7 +284,17 @@ class MeasurementStore:
             "WHERE cluster = ? AND config_hash = ? AND kind = ? ORDER BY id LIMIT 1",
             (int(cluster), config_hash, kind),
         ).fetchone()
-        return None if row is None else _record_from_row(row)
+        return None if row is None else _record_from_row(row, self.path)
+
+    def read_meta(self, key: str) -> str | None:
+        """The ``meta`` value of ``key``, or None."""
+        row = self._con.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else row[0]
+
+    def write_meta(self, key: str, value: str) -> None:
+        """Set the ``meta`` value of ``key`` (committed)."""
+        with self._con:
+            self._con.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
 
     def add(self, record: Record) -> Record:
         """Validate and insert ``record`` in its own committed transaction.
@@ -376,16 +386,50 @@ class MeasurementStore:
         )
 
 
-def _record_from_row(row: tuple) -> Record:
+def _record_from_row(row: tuple, path: Path) -> Record:
+    """The record of a stored row, checked as :func:`validate` checks a new one.
+
+    Raises:
+        ValueError: naming the file, the table, the row's key and the bad field.
+    """
     values = dict(zip(_COLUMNS, row, strict=True))
-    return Record(
-        device_id=values["device_id"],
-        cluster=values["cluster"],
-        config_json=values["config_json"],
-        kind=values["kind"],
-        samples=tuple(json.loads(values["samples_json"])),
-        median=values["median"],
-        run_id=values["run_id"],
-        timestamp=values["timestamp"],
-        id=values["id"],
-    )
+
+    def bad(column: str, why: str) -> ValueError:
+        key = (
+            f"id {values['id']} (device {values['device_id']!r}, config "
+            f"{values['config_hash']}, kind {values['kind']!r})"
+        )
+        return ValueError(
+            f"{path}: table measurements, row {key}, field {column}: {why}; the store is damaged"
+        )
+
+    try:
+        samples = json.loads(values["samples_json"])
+        samples = tuple(float(s) for s in samples)
+    except (TypeError, ValueError):
+        raise bad("samples_json", "not a JSON list of numbers") from None
+    median = values["median"]
+    if not isinstance(median, float | int) or isinstance(median, bool):
+        raise bad("median", f"{median!r} is not a number")
+    try:
+        record = Record(
+            device_id=values["device_id"],
+            cluster=values["cluster"],
+            config_json=values["config_json"],
+            kind=values["kind"],
+            samples=samples,
+            median=values["median"],
+            run_id=values["run_id"],
+            timestamp=values["timestamp"],
+            id=values["id"],
+        )
+    except (TypeError, ValueError):
+        raise bad("config_json", "not valid JSON") from None
+    if record.config_hash != values["config_hash"]:
+        raise bad("config_hash", f"does not match config_json (expected {record.config_hash})")
+    try:
+        validate(record)
+    except ValueError as exc:
+        field_name = "kind" if record.kind not in KINDS else "samples_json or median"
+        raise bad(field_name, str(exc)) from None
+    return record

@@ -1,8 +1,15 @@
-"""ResNet18 on this machine's CPU at 1 and 2 threads: two clusters, measured for real.
+"""ResNet18 on this machine's CPU: four clusters, every latency measured for real.
 
-Every latency is a wall-clock measurement of the physically pruned model, with real
-int8 kernels (torch.ao, x86) for layers at 8 bits and float32 for layers at 32 bits.
-Accuracy is FIDELITY to the uncompressed model on generated inputs (no labelled data).
+* ``torch-1-thread``, ``torch-2-threads``: torch's eager kernels
+  (:class:`~moo_compress.devices.local_cpu.LocalCPUDevice`); every layer runs as
+  float32 there, so only pruning makes them faster.
+* ``onnxruntime-1-thread``, ``onnxruntime-2-threads``: the exported ONNX file run by
+  ONNX Runtime (:class:`~moo_compress.devices.onnxruntime.OnnxRuntimeDevice`), with its
+  integer kernels for the layers at 8 bits.
+
+The four devices share this CPU, so they are measured one at a time (see
+:mod:`moo_compress.devices.host_cpu`). Accuracy is FIDELITY to the uncompressed model
+on generated inputs (no labelled data).
 """
 
 from __future__ import annotations
@@ -11,13 +18,14 @@ import torch
 import torchvision
 
 from moo_compress.devices.local_cpu import LocalCPUDevice
+from moo_compress.devices.onnxruntime import OnnxRuntimeDevice
 from moo_compress.problem import FleetCompressionProblem
 
 
 class ResNet18LocalCPU(FleetCompressionProblem):
     name = "resnet18_local_cpu"
     space_options = {"granularity": "block", "bit_widths": (8, 32)}
-    budget = 96
+    budget = 160
     accuracy_budget = 36
     pop_size = 12
     generations = 8
@@ -27,6 +35,8 @@ class ResNet18LocalCPU(FleetCompressionProblem):
 
     def build_fleet(self):
         return [
-            LocalCPUDevice("local-cpu-1-thread", threads=1, max_seconds=2.0),
-            LocalCPUDevice("local-cpu-2-threads", threads=2, max_seconds=2.0),
+            LocalCPUDevice("torch-1-thread", threads=1, max_seconds=2.0),
+            LocalCPUDevice("torch-2-threads", threads=2, max_seconds=2.0),
+            OnnxRuntimeDevice("onnxruntime-1-thread", threads=1, max_seconds=2.0),
+            OnnxRuntimeDevice("onnxruntime-2-threads", threads=2, max_seconds=2.0),
         ]

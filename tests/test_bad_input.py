@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import sqlite3
 from pathlib import Path
@@ -12,9 +13,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
+from moo_compress import manifest
 from moo_compress.cli import UsageError, parse_args
 from moo_compress.config import CompressionConfig
 from moo_compress.run import main
+from moo_compress.search_settings import SearchSettings
 from moo_compress.store import SCHEMA_VERSION, MeasurementStore
 
 TINY = Path(__file__).parent / "problems" / "tiny_fleet.py"
@@ -123,7 +126,7 @@ def _problem_file(tmp_path: Path, space_options: str) -> Path:
         ('{"ratios": [0.5, 0.1]}', "ratios=[0.5, 0.1] is not allowed"),
         ('{"granularity": 3}', "granularity=3 is not allowed"),
         ('{"frobnicate": 1}', "space_options: "),
-        ("[1, 2]", "space_options: "),
+        ("[1, 2]", "space_options = [1, 2] is not allowed; allowed: a dict"),
     ],
 )
 def test_search_space_options_of_the_wrong_type(tmp_path, capsys, options, message):
@@ -131,11 +134,28 @@ def test_search_space_options_of_the_wrong_type(tmp_path, capsys, options, messa
     assert message in _one_line(capsys)
 
 
+def _tiny_manifest(seed: int = 3) -> str:
+    """The manifest JSON a new ``tiny_fleet --seed 3`` run writes."""
+    spec = importlib.util.spec_from_file_location("tiny_for_manifest", TINY)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    problem = module.TinyFleet(seed=seed)
+    settings = SearchSettings(budget=80, accuracy_budget=24, pop_size=8, generations=3, seed=seed)
+    connection = {"scheduler": None, "tls_ca_file": None, "tls_cert": None, "tls_key": None}
+    return manifest.new_manifest(
+        problem, TINY, settings, {**connection, "insecure": False}, 0, manifest.identity(problem)
+    ).to_json()
+
+
 def test_store_of_another_problem_or_version_is_refused(tmp_path, capsys):
     out = tmp_path / "run"
     out.mkdir()
-    with MeasurementStore(out / "measurements.sqlite", "other:123", "x"):
+    with MeasurementStore(out / "measurements.sqlite", "other:123", "x") as store:
         pass
+    assert main([str(TINY), "--out", str(out), "--seed", "3", "--resume"]) == 2
+    assert "has no run manifest" in _one_line(capsys)
+    with MeasurementStore(out / "measurements.sqlite", "other:123", "x") as store:
+        store.write_meta(manifest.MANIFEST_KEY, _tiny_manifest())
     assert main([str(TINY), "--out", str(out), "--seed", "3", "--resume"]) == 2
     assert "problem is 'other:123', expected 'tiny_fleet:" in _one_line(capsys)
     with sqlite3.connect(out / "measurements.sqlite") as db:
@@ -170,3 +190,27 @@ def test_full_disk_stops_with_one_line_and_keeps_what_was_committed(tmp_path, ca
     assert "database or disk is full" in err and "10 measurements are saved" in err
     with sqlite3.connect(out / "measurements.sqlite") as db:
         assert db.execute("SELECT COUNT(*) FROM measurements").fetchone()[0] == 10
+
+
+@pytest.mark.parametrize("content", [b"", b"PK\x03\x04 truncated zip", b"\x80\x04garbage"])
+def test_corrupt_weights_file_is_one_line(tmp_path, capsys, monkeypatch, content):
+    """``MOO_COMPRESS_RESNET50_WEIGHTS`` naming a damaged file: one line naming the file,
+    exit code 2, before any measurement (and no output folder left behind)."""
+    weights = tmp_path / "resnet50.pth"
+    weights.write_bytes(content)
+    monkeypatch.setenv("MOO_COMPRESS_RESNET50_WEIGHTS", str(weights))
+    problem = Path(__file__).parents[1] / "problems" / "resnet50_hdap.py"
+    out = tmp_path / "run"
+    assert main([str(problem), "--out", str(out)]) == 2
+    err = _one_line(capsys)
+    assert f"weights file {str(weights)!r} is not a readable PyTorch state dict" in err
+    assert not out.exists()
+
+
+def test_imagenet_folder_without_weights_is_refused(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("MOO_COMPRESS_RESNET50_WEIGHTS", raising=False)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty_torch_home"))  # no hub-cache copy
+    monkeypatch.setenv("MOO_COMPRESS_IMAGENET_VAL", str(tmp_path))
+    problem = Path(__file__).parents[1] / "problems" / "resnet50_hdap.py"
+    assert main([str(problem), "--out", str(tmp_path / "run")]) == 2
+    assert "MOO_COMPRESS_IMAGENET_VAL needs pretrained weights" in _one_line(capsys)

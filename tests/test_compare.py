@@ -1,19 +1,18 @@
-"""benchmarks.compare: metrics on hand-made fronts, every method on a tiny problem
-within its budget, the oracle on NB201, and the documented output columns."""
+"""benchmarks.compare: metrics on hand-made fronts, the reference on NB201, and the
+command line's outputs. Protocol v2 itself is tested in test_protocol.py."""
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 
-from benchmarks.compare.__main__ import COLUMNS, METRICS, main
-from benchmarks.compare.methods import METHODS
-from benchmarks.compare.metrics import Scale, hypervolume, igd_plus, score
+from benchmarks.compare.__main__ import COLUMNS, main
+from benchmarks.compare.metrics import Scale, hypervolume, igd_plus, iso_accuracy_speedups, score
+from benchmarks.compare.reference import load_reference
+from benchmarks.compare.stats import mean_ci, paired
 from benchmarks.compare.task import PROBLEMS, load_task
 
 TINY = Path(__file__).parent / "problems" / "tiny_fleet.py"
@@ -23,11 +22,10 @@ ORACLE = np.array([[0.1, 5.0, 10.0], [0.15, 3.0, 6.0]])
 
 
 def test_metrics_of_the_oracle_itself():
-    scores = score(ORACLE, ORACLE, BASELINE, tolerance=0.005)
+    scores = score(ORACLE, ORACLE, ORACLE, BASELINE, tolerance=0.005)
     assert scores.hv_fraction == pytest.approx(1.0)
     assert scores.igd_plus == pytest.approx(0.0)
     assert (scores.avg_speedup, scores.worst_speedup) == (2.0, 2.0)
-    assert scores.front_size == 2
 
 
 def test_metrics_of_a_dominated_front_by_hand():
@@ -39,46 +37,45 @@ def test_metrics_of_a_dominated_front_by_hand():
     assert hypervolume(method, scale) == pytest.approx(0.02)
     expected_igd = (np.sqrt(0.02**2 + 0.1**2 + 0.1**2) + np.sqrt(0.3**2 + 0.3**2)) / 2
     assert igd_plus(method, ORACLE, scale) == pytest.approx(expected_igd)
-    scores = score(method, ORACLE, BASELINE, tolerance=0.005)
+    scores = score(method, method, ORACLE, BASELINE, tolerance=0.005)
     assert scores.hv_fraction == pytest.approx(0.4)
-    assert np.isnan(scores.avg_speedup) and np.isnan(scores.worst_speedup)
-    assert score(method, ORACLE, BASELINE, tolerance=0.02).avg_speedup == pytest.approx(10 / 6)
-
-
-@pytest.fixture(scope="module")
-def tiny_task():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # as the compare CLI runs them
-    task = load_task(str(TINY), seed=3)
-    task.problem.generations = 2
-    task.budget = 48  # ours needs 42 here: initial design and final front on 2 clusters
-    yield task
-    torch.set_num_threads(threads)
-
-
-@pytest.mark.parametrize("name", [m for m in METHODS if m != "hdap_5000"])
-def test_each_method_runs_within_its_budget(tiny_task, name):
-    result = METHODS[name](tiny_task, 0)
-    space = tiny_task.problem.space
-    assert len(result.X) >= 1 and result.X.shape[1] == space.n_var
-    assert np.all(space.xl <= result.X) and np.all(space.xu >= result.X)
-    limit = 0 if name in ("oracle", "flops") else tiny_task.budget
-    assert 0 <= result.measurements <= limit
-    if name not in ("oracle", "flops"):
-        assert result.measurements > 0 and result.device_seconds > 0
-
-
-def test_hdap_paper_variant_measures_its_own_sample_count(tiny_task, monkeypatch):
-    hdap = importlib.import_module("benchmarks.compare.methods.hdap")
-    monkeypatch.setattr(hdap, "PAPER_SAMPLES", 30)
-    result = METHODS["hdap_5000"](tiny_task, 0)
-    representatives = hdap.cluster_devices(
-        tiny_task.fleet_devices(), tiny_task.decode(tiny_task.problem.baseline()), 0
+    # no row within 0.5 points: the baseline is deployed, speed-up 1
+    assert (scores.avg_speedup, scores.worst_speedup) == (1.0, 1.0)
+    assert score(method, method, ORACLE, BASELINE, tolerance=0.02).avg_speedup == pytest.approx(
+        10 / 6
     )
-    assert result.measurements == 30 * len(representatives)
 
 
-def test_oracle_on_nb201_is_the_exact_front():
+def test_iso_accuracy_speedups_come_from_one_configuration():
+    # row 0 has the best average, row 1 the best worst cluster: the user deploys one,
+    # chosen by its reported worst-cluster ms (row 1), and both speed-ups are row 1's
+    true = np.array([[0.1, 4.0, 16.0], [0.1, 8.0, 10.0]])
+    avg, worst = iso_accuracy_speedups(true, true, BASELINE, tolerance=0.005)
+    assert (avg, worst) == (10 / 8, 20 / 10)
+    # chosen by what was reported: a method that believed row 0 was best deploys row 0
+    believed = np.array([[0.1, 4.0, 9.0], [0.1, 8.0, 10.0]])
+    assert iso_accuracy_speedups(believed, true, BASELINE, 0.005) == (10 / 4, 20 / 16)
+
+
+def test_paired_statistics_by_hand():
+    ours = np.array([0.90, 0.80, 0.70, 0.60, np.nan])
+    other = np.array([0.80, 0.802, 0.75, 0.50, 0.9])
+    result = paired(ours, other, higher_is_better=True, tie=0.005)
+    # seed 1 differs by 0.002 <= 0.005: a tie; seed 4 has no value for ours: dropped
+    assert (result.n, result.wins, result.ties, result.losses) == (4, 2, 1, 1)
+    from scipy.stats import wilcoxon
+
+    expected = wilcoxon(np.array([0.1, -0.002, -0.05, 0.1]), zero_method="zsplit").pvalue
+    assert result.p == pytest.approx(expected)
+    # lower is better: the same numbers flip
+    flipped = paired(ours, other, higher_is_better=False, tie=0.005)
+    assert (flipped.wins, flipped.losses) == (1, 2)
+    assert paired(np.ones(5), np.ones(5), True, 0.0).p == 1.0
+    mean, half = mean_ci(np.array([1.0, 2.0, 3.0]))
+    assert mean == 2.0 and half == pytest.approx(4.302653 * 1.0 / np.sqrt(3), rel=1e-5)
+
+
+def test_reference_on_nb201_is_the_exact_front_and_is_cached(tmp_path):
     if not (PROBLEMS / "nb201_fleet.py").is_file():
         pytest.skip("no NB201 problem file")
     from moo_compress.nb201 import data_dir, nb201_true_front
@@ -86,22 +83,54 @@ def test_oracle_on_nb201_is_the_exact_front():
     if not data_dir().is_dir():
         pytest.skip(f"NB201 data not found at {data_dir()}")
     task = load_task("nb201_fleet", seed=0)
-    X = METHODS["oracle"](task, 0).X
+    reference = load_reference(task, tmp_path)
+    assert reference.exact and not reference.cached
     truth = nb201_true_front(task.problem)
+    X = reference.fronts["oracle"]
     assert {x.tobytes() for x in X} == {x.tobytes() for x in truth.X[truth.front]}
+    again = load_reference(task, tmp_path)
+    assert again.cached and len(list(tmp_path.glob("*.npz"))) == 1
+    for name, front in reference.fronts.items():
+        assert np.array_equal(front, again.fronts[name])
+    # the floors are 2-objective fronts of the same space, scored on the fleet
+    macs_front = reference.fronts["oracle_macs"]
+    assert len(macs_front) >= 2 and not np.array_equal(macs_front, X)
 
 
 def test_outputs_have_the_documented_columns(tmp_path, capsys):
     out = tmp_path / "cmp"
-    code = main(["--problem", str(TINY), "--methods", "flops,random", "--quick", "--out", str(out)])
+    code = main(
+        [
+            "--problem",
+            str(TINY),
+            "--methods",
+            "flops,random,oracle,oracle_nominal",
+            "--quick",
+            "--out",
+            str(out),
+            "--cache",
+            str(tmp_path / "cache"),
+        ]
+    )
     assert code == 0
     results = pd.read_csv(out / "results.csv")
     assert tuple(results.columns) == COLUMNS
-    assert list(results["method"]) == ["flops", "random"]
+    assert list(results["method"]) == ["flops", "random", "oracle", "oracle_nominal"]
     assert results["hv_fraction"].between(0, 1.0 + 1e-9).all()
+    assert (results["worst_regret_1pt"] >= 1.0 - 1e-9).all()
+    measured = results[results["method"].isin(["flops", "random"])]
+    assert (measured["reported"] <= 16).all() and (measured["unverified"] == 0).all()
+    assert results.loc[results["method"] == "oracle", "measurements"].isna().all()
     table = (out / "table.md").read_text()
-    assert "| " + " | ".join(["method", *METRICS]) + " |" in table
-    assert "ours" not in table and "| random |" in table
+    assert "| row | hv_fraction | ours W/T/L, p |" in table
+    assert "| random |" in table and "| ours |" not in table
+    assert "Worst-cluster deployment regret" in table and "Anytime" in table
+    # runs made in parallel combine into one table
+    merged = tmp_path / "merged"
+    assert main(["merge", f"{out},{out}", "--out", str(merged)]) == 0
+    assert len(pd.read_csv(merged / "results.csv")) == 2 * len(results)
+    assert "| random |" in (merged / "table.md").read_text()
+    assert main(["merge", str(tmp_path / "nothing"), "--out", str(merged)]) == 2
 
 
 def test_unknown_method_is_one_line_and_exit_2(tmp_path, capsys):
@@ -109,3 +138,24 @@ def test_unknown_method_is_one_line_and_exit_2(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1
     assert "bogus" in err and "allowed" in err
+
+
+def test_fewer_than_ten_seeds_needs_quick_or_a_stated_exception(tmp_path, capsys):
+    code = main(["--problem", str(TINY), "--seeds", "3", "--out", str(tmp_path)])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "--seeds 3 is not allowed" in err and ">= 10" in err
+    code = main(["--problem", str(TINY), "--seeds-for", "other=3", "--out", str(tmp_path)])
+    assert code == 2 and "--seeds-for" in capsys.readouterr().err
+
+
+def test_standin_evaluations_are_cached(tmp_path, monkeypatch):
+    first = load_task(str(TINY), seed=3, cache=tmp_path)
+    assert first.standin is not None and len(list(tmp_path.glob("standin-*.npy"))) == 1
+    X = first.random_configs(np.random.default_rng(1), 5)
+
+    def no_evaluation(self, x):
+        raise AssertionError("the cached stand-in evaluated a configuration again")
+
+    monkeypatch.setattr(type(first), "_evaluate", no_evaluation)
+    again = load_task(str(TINY), seed=3, cache=tmp_path)
+    assert np.array_equal(first.accuracy(X), again.accuracy(X))

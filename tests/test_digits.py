@@ -90,3 +90,25 @@ def test_short_fine_tune_recovers_a_heavily_pruned_model(model):
         assert evaluator.score_split(after, split) > evaluator.score_split(before, split) + 0.2
     assert evaluator.fine_tuned(config, 0) == evaluator.evaluate(config)
     assert all(torch.equal(v, model.state_dict()[k]) for k, v in reference.items())
+
+
+def test_truncated_cache_is_rebuilt_with_a_message(model, cache, tmp_path, capsys, monkeypatch):
+    """A cache cut short (a kill while it was saved by an older version) is reported in
+    one line and rebuilt; the rebuilt file is written atomically (no temporary left)."""
+    good = cache_path(cache, 0).read_bytes()
+    path = cache_path(tmp_path, 0)
+    path.write_bytes(good[: len(good) // 2])
+    trained = []
+
+    def train(splits, seed):
+        trained.append(seed)
+        return model
+
+    monkeypatch.setattr("moo_compress.resnet8.train_resnet8", train)
+    again = load_or_train_resnet8(cache_dir=tmp_path, seed=0)
+    assert trained == [0] and again is model
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"note: the cached model {path} cannot be read (")
+    assert err.endswith("training it again") and len(err.splitlines()) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == [path.name]
+    assert torch.load(path, weights_only=True).keys() == model.state_dict().keys()

@@ -3,6 +3,10 @@ concurrency across devices."""
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+import sys
 import threading
 import time
 
@@ -122,11 +126,90 @@ def test_garbage_from_a_device_is_a_clear_failure_and_degrades_its_cluster(log):
     assert dispatcher.degraded == {1: by_cluster[1].error}
 
 
-def test_embedded_cluster_listens_on_loopback_only():
+def _listening_sockets() -> list[str]:
+    """``ip:port`` of every listening inet socket of this process (psutil), and those
+    ``ss -ltnp`` attributes to this pid."""
+    mine = [
+        f"{c.laddr.ip}:{c.laddr.port}"
+        for c in psutil.Process().net_connections("inet")
+        if c.status == psutil.CONN_LISTEN
+    ]
+    if shutil.which("ss"):
+        ss = subprocess.run(["ss", "-ltnpH"], capture_output=True, text=True, check=True)
+        mine += [line for line in ss.stdout.splitlines() if f"pid={os.getpid()}," in line]
+    return mine
+
+
+def test_embedded_cluster_opens_no_listening_socket():
+    before = _listening_sockets()
     devices = [RecordingDevice(f"lo-{i}") for i in range(2)]
     with embedded_client(devices) as client:
         assert client.submit(lambda: 1).result() == 1
-        listening = [
-            c.laddr.ip for c in psutil.Process().net_connections("inet") if c.status == "LISTEN"
-        ]
-    assert listening and all(ip == "127.0.0.1" for ip in listening), listening
+        during = _listening_sockets()
+    assert before == [] and during == [], (before, during)
+
+
+class AlternatingDevice(Device):
+    """Medians alternate between 1.0 and 1.2 ms; ``spread`` sets how far the 40 samples
+    of one measurement scatter around their median (relative)."""
+
+    def __init__(self, device_id: str, spread: float) -> None:
+        super().__init__(device_id, {32})
+        self.spread, self.calls = spread, 0
+
+    def measure(self, config: CompressionConfig) -> Measurement:
+        median = 1.0 if self.calls % 2 == 0 else 1.2
+        self.calls += 1
+        offsets = [self.spread * (i / 19.5 - 1) for i in range(40)]
+        return Measurement(self.device_id, tuple(median * (1 + o) for o in offsets))
+
+
+@pytest.mark.parametrize(("spread", "confirmed"), [(0.0, False), (0.5, True)])
+def test_first_medians_agree_within_their_own_precision(spread, confirmed):
+    """Two medians 20 % apart confirm each other only when their samples say that the
+    medians are not known better than that (real timing on a busy machine)."""
+    device = AlternatingDevice("noisy", spread)
+    policy = RetryPolicy(attempts_per_device=2, devices_per_cluster=1, backoff_s=0.01)
+    with embedded_client([device]) as client:
+        dispatcher = Dispatcher(client, [["noisy"]], policy)
+        (outcome,) = list(dispatcher.measure([Request(0, CONFIG.to_json())]))
+    assert (outcome.error is None) == confirmed
+    if not confirmed:
+        assert "not yet confirmed" in outcome.error
+
+
+BROKEN_DEVICE_RUN = """
+from moo_compress.config import CompressionConfig
+from moo_compress.device import Device
+from moo_compress.dispatch import Dispatcher, Request, RetryPolicy, embedded_client
+from moo_compress.measurement import Measurement
+
+class Fine(Device):
+    def measure(self, config):
+        return Measurement(self.device_id, (1.0, 1.0, 1.0))
+
+class Broken(Device):
+    def measure(self, config):
+        raise RuntimeError("the device broke")
+
+config = CompressionConfig((1, 3, 8, 8), {"conv": 8}, {"conv": 32}).to_json()
+policy = RetryPolicy(attempts_per_device=3, backoff_s=0.01, outlier_min_history=0)
+with embedded_client([Fine("fine", {32}), Broken("broken", {32})]) as client:
+    dispatcher = Dispatcher(client, [["fine"], ["broken"]], policy)
+    for outcome in dispatcher.measure([Request(c, config) for c in (0, 1)]):
+        print(outcome.request.cluster, outcome.error)
+"""
+
+
+def test_dask_worker_errors_never_reach_the_console():
+    """A device that fails every attempt: the caller gets its error, and Dask prints
+    nothing (no ``distributed.worker - ERROR - Compute Failed`` blocks, no INFO)."""
+    result = subprocess.run(
+        [sys.executable, "-c", BROKEN_DEVICE_RUN], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert sorted(result.stdout.splitlines()) == [
+        "0 None",
+        "1 all 1 candidate device(s) failed; last: broken: RuntimeError: the device broke",
+    ]
+    assert result.stderr == ""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import json
+import shlex
 import shutil
 import signal
 import sqlite3
@@ -19,6 +20,7 @@ import pytest
 import torch
 
 from moo_compress.export import load_compressed
+from moo_compress.onnx_export import session
 from moo_compress.run import main
 
 TINY = Path(__file__).parent / "problems" / "tiny_fleet.py"
@@ -40,7 +42,25 @@ def _run(args: list[str], cwd: Path | None = None) -> subprocess.CompletedProces
         (["nope.py"], "error: problem file 'nope.py' does not exist"),
         (
             [str(TINY), "--budget", "0"],
-            "argument --budget: 0 is not allowed; allowed: an integer >= 1",
+            "argument --budget: 0 is not allowed; allowed: an integer from 1 to 1000000",
+        ),
+        (
+            [str(TINY), "--pop-size", "100000000"],
+            "argument --pop-size: 100000000 is not allowed; allowed: an integer from 4 to 10000",
+        ),
+        (
+            [str(TINY), "--seed", "4294967296"],
+            "argument --seed: 4294967296 is not allowed; allowed: an integer from 0 to 4294967295",
+        ),
+        ([str(TINY), "--out", ""], "argument --out: '' is not allowed; allowed: a folder path"),
+        (["--resume"], "--resume needs --out DIR"),
+        (
+            [str(TINY), "--scheduler", "tcp://127.0.0.1:8786"],
+            "is plain TCP: Dask's messages (pickled code and data) would travel unauthenticated",
+        ),
+        (
+            [str(TINY), "--scheduler", "ws://127.0.0.1:8786"],
+            "allowed: tls://HOST:PORT, or tcp://HOST:PORT with --insecure",
         ),
         ([str(TINY), "--pop-size", "x"], "argument --pop-size: 'x' is not an integer"),
         ([str(TINY), "--seed", "-1"], "argument --seed: -1 is not allowed"),
@@ -166,11 +186,14 @@ def test_same_seed_gives_identical_front(tiny_run, tmp_path):
     assert refused.returncode == 2 and "--resume" in refused.stderr
 
 
-def _start_and_wait(out: Path, min_rows: int, resume: bool = False) -> subprocess.Popen:
+def _start_and_wait(
+    out: Path, min_rows: int, resume: bool = False, extra: tuple[str, ...] = ()
+) -> subprocess.Popen:
     """Start a tiny run in the background; return once its store holds ``min_rows``."""
     process = subprocess.Popen(
         [sys.executable, "-m", "moo_compress.run", str(TINY), "--out", str(out), "--seed", "3"]
-        + (["--resume"] if resume else []),
+        + (["--resume"] if resume else [])
+        + list(extra),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
@@ -220,20 +243,35 @@ def test_killed_run_resumes_to_the_same_front(tiny_run, tmp_path):
     assert len({(h, d, k) for _, h, d, k, _ in after}) == len(after)  # none repeated
 
 
-def test_ctrl_c_stops_cleanly_with_measurements_saved(tmp_path):
-    out = tmp_path / "interrupted"
-    process = _start_and_wait(out, min_rows=10)
+def test_ctrl_c_stops_cleanly_and_the_printed_command_resumes_the_same_run(tmp_path):
+    """Ctrl-C a run started with non-default settings in a folder whose name needs
+    quoting; the printed command is the short, shell-quoted ``--resume --out DIR``, and
+    running it finishes the run with the original settings."""
+    out = tmp_path / "interrupted run; $(touch x)"
+    options = ("--generations", "4", "--budget", "90", "--accuracy-budget", "30")
+    process = _start_and_wait(out, min_rows=10, extra=options)
     store = out / "measurements.sqlite"
     assert process.poll() is None, "the run ended before it could be interrupted"
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=120)
     assert process.returncode == 130, stderr[-2000:]
-    assert "interrupted:" in stderr and "--resume" in stderr and "Traceback" not in stderr
+    assert stderr.startswith("interrupted:") and "Traceback" not in stderr
     with sqlite3.connect(store) as db:
         assert db.execute("SELECT COUNT(*) FROM measurements").fetchone()[0] >= 10
+    command = stderr.strip().split("continue with: ", 1)[1]
+    assert command == f"python -m moo_compress.run --resume --out {shlex.quote(str(out))}"
+    argv = shlex.split(command)
+    resumed = subprocess.run(
+        [sys.executable, *argv[1:]], capture_output=True, text=True, timeout=600, cwd=tmp_path
+    )
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert not (tmp_path / "x").exists()
+    settings = json.loads((out / "summary.json").read_text())["settings"]
+    assert (settings["generations"], settings["budget"], settings["accuracy_budget"]) == (4, 90, 30)
+    assert (settings["seed"], settings["pop_size"]) == (3, 8)
 
 
-def test_knee_model_loads_back_and_matches_its_torchscript(tiny_run):
+def test_knee_model_loads_back_and_matches_its_pt2_and_onnx(tiny_run):
     out, _ = tiny_run
     spec = importlib.util.spec_from_file_location("tiny_for_export", TINY)
     module = importlib.util.module_from_spec(spec)
@@ -242,13 +280,16 @@ def test_knee_model_loads_back_and_matches_its_torchscript(tiny_run):
     model = load_compressed(base, out / "knee")
     x = torch.randn(4, *example.shape[1:])
     with torch.no_grad():
-        expected = torch.jit.load(str(out / "knee" / "model.torchscript.pt"))(x)
+        expected = torch.export.load(out / "knee" / "model.pt2").module()(x)
         assert torch.allclose(model(x), expected, atol=1e-5)
+    logits = session(str(out / "knee" / "model.onnx")).run(None, {"input": x.numpy()})[0]
+    assert logits.shape == tuple(expected.shape)
+    report = json.loads((out / "knee" / "export.json").read_text())
+    assert report["errors"] == {} and report["onnx"]["top1_agreement"] >= 0.99
     with pytest.raises(ValueError, match="config.json does not exist"):
         load_compressed(base, out)
 
 
-@pytest.mark.filterwarnings("ignore::torch.jit.TracerWarning")  # the knee export, in-process
 def test_finetune_columns_and_resume_does_not_fine_tune_again(tiny_run, tmp_path, monkeypatch):
     """``--finetune-steps 2`` on a finished run (resumed from its store) adds the
     before/after columns without changing the front; resuming again reads every
@@ -294,7 +335,57 @@ def test_bad_finetune_steps_in_the_problem_class(tmp_path, capsys):
     )
     assert main([str(problem), "--out", str(tmp_path / "run"), "--seed", "3"]) == 2
     err = capsys.readouterr().err.strip()
-    assert err == "error: BadFinetune.finetune_steps = -2 is not allowed; allowed: an integer >= 0"
+    assert err == (
+        "error: BadFinetune.finetune_steps = -2 is not allowed; allowed: an integer from 0 to "
+        "1000000"
+    )
+
+
+NOT_REPRODUCIBLE = {"knee/model.torchscript.pt"}
+"""Output files whose bytes differ between two runs with the same content (TorchScript
+archives); the chaos test compares the others byte for byte (by digest)."""
+
+
+def test_a_kill_at_every_output_step_leaves_the_old_or_the_new_set(tiny_run, tmp_path):
+    """Chaos: a ``--resume --finetune-steps 1`` of the finished tiny run (its new output
+    set differs from the old one) is killed (SIGKILL) at each output-writing step in turn
+    (:data:`moo_compress.atomic_write.STEP_HOOK`). Every time a reader of the folder finds
+    one complete set, verified against the digests in its summary.json: the old one or
+    the new one, never a mix; a ``--resume`` then finishes with the uninterrupted new set
+    and leaves nothing stale."""
+    out, _ = tiny_run
+    driver = Path(__file__).parent / "chaos_outputs.py"
+    args = [str(TINY), "--resume", "--finetune-steps", "1"]
+    result = subprocess.run(
+        [sys.executable, str(driver), str(out), str(tmp_path), *args],
+        capture_output=True,
+        text=True,
+        timeout=1500,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout)
+    assert report["reference_status"] == 0
+    steps = report["steps"]
+    assert "switch to the new set" in steps and "stage front.csv" in steps, steps
+
+    def digests(seen: dict) -> dict:
+        return {k: v for k, v in seen["files"].items() if k not in NOT_REPRODUCIBLE}
+
+    old, new = report["before"], report["reference"]
+    assert old["summary"]["finetune_steps"] == 0 and new["summary"]["finetune_steps"] == 1
+    assert digests(old) != digests(new)
+    switched = steps.index("switch to the new set")
+    for i, kill in enumerate(report["kills"]):
+        seen = kill["after_kill"]
+        assert kill["status"] == -signal.SIGKILL, kill["step"]
+        assert "error" not in seen and seen["summary"] is not None, (kill["step"], seen)
+        expected = old if i <= switched else new  # killed before or after the switch
+        assert seen["summary"]["finetune_steps"] == expected["summary"]["finetune_steps"]
+        assert digests(seen) == digests(expected), kill["step"]
+        resumed = kill["after_resume"]
+        assert kill["resume_status"] == 0, kill["step"]
+        assert resumed["front"] == new["front"] and digests(resumed) == digests(new)
+        assert len(resumed["sets"]) == 1 and not any(".tmp-" in n for n in resumed["top_level"])
 
 
 def test_non_terminal_run_prints_one_plain_line_per_generation(tiny_run):

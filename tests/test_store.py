@@ -256,3 +256,34 @@ def test_version_1_file_is_upgraded_with_its_rows_kept(path: Path) -> None:
     with sqlite3.connect(path) as con:
         version = con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
     assert version == (str(SCHEMA_VERSION),)
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "field"),
+    [
+        ("samples_json", "[1.0, oops", "field samples_json: not a JSON list of numbers"),
+        ("samples_json", "[-3.0]", "field samples_json or median: latency must be > 0 ms"),
+        ("median", "NaN", "field median"),
+        ("config_json", "{not json", "field config_json: not valid JSON"),
+        ("config_hash", "0000000000000000", "field config_hash: does not match config_json"),
+    ],
+)
+def test_a_bad_row_is_named_when_read(path: Path, column: str, value: str, field: str) -> None:
+    """Rows are validated when read back, not only when added: a row edited or damaged
+    on disk is named (table, key, field) instead of entering a search."""
+    with MeasurementStore(path, "p", "r") as store:
+        stored = store.add(Record("dev-1", 0, '{"a": 1}', "latency", (2.0, 3.0)))
+    with sqlite3.connect(path) as db:
+        if column == "median":
+            db.execute("UPDATE measurements SET median = 'x' WHERE id = ?", (stored.id,))
+        else:
+            db.execute(f"UPDATE measurements SET {column} = ? WHERE id = ?", (value, stored.id))
+    key = value if column == "config_hash" else stored.config_hash
+    with MeasurementStore(path, "p", "r") as store:
+        with pytest.raises(ValueError) as raised:
+            store.get_by_cluster(0, key, "latency")
+        with pytest.raises(ValueError):
+            store.get("dev-1", key, "latency")
+    message = str(raised.value)
+    assert f"{path}: table measurements, row id {stored.id} (device 'dev-1', config " in message
+    assert field in message and "\n" not in message

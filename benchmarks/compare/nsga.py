@@ -44,6 +44,7 @@ def optimise(
     effort: int = 1,
     constraints: Constraints | None = None,
     n_constr: int = 0,
+    generations: int | None = None,
 ) -> np.ndarray:
     """The best (non-dominated; for one objective, the single best feasible) decision
     vectors found in ``problem``'s bounds, as an (F, n_var) int array.
@@ -54,6 +55,8 @@ def optimise(
             rest uniform random).
         objectives: The objective callable; ``n_obj`` columns.
         constraints: Optional constraint callable; ``n_constr`` columns.
+        generations: Generations instead of ``effort * problem.generations``. A run
+            evaluates at most ``pop_size * generations`` configurations.
     """
     xl, xu = problem.space.xl, problem.space.xu
     pop_size = effort * problem.pop_size
@@ -66,7 +69,8 @@ def optimise(
         if n_obj > 1
         else GA(pop_size=pop_size, sampling=start, **integer_variation())
     )
-    result = minimize(callback, algorithm, ("n_gen", effort * problem.generations), seed=seed)
+    n_gen = effort * problem.generations if generations is None else generations
+    result = minimize(callback, algorithm, ("n_gen", n_gen), seed=seed)
     if result.X is None:
         return np.zeros((0, len(xl)), dtype=np.int64)
     return np.atleast_2d(np.asarray(result.X)).round().astype(np.int64)

@@ -20,11 +20,10 @@ Jetson over SSH); on Android use ``speed_benchmark_torch`` built for the phone.
 
 Caveats: TorchScript is deprecated in recent torch (it still works in 2.x and is what
 ``speed_benchmark_torch`` loads); a longer-lived integration would export with
-``torch.export``/ExecuTorch or ONNX and parse that runtime's output instead. Int8
-models are built with the x86 quantisation engine; an ARM unit must run them with
-``torch.backends.quantized.engine = "qnnpack"`` (BENCH_SCRIPT does so when x86 is
-unavailable). Float16 layers run as float32 in the exported model; a unit that runs
-float16 natively needs its own export (e.g. ``model.half()``) in a subclass.
+``torch.export``/ExecuTorch or ONNX (:mod:`moo_compress.onnx_export`, whose QDQ file
+carries the int8 layers) and parse that runtime's output instead. Every layer runs as
+float32 in the TorchScript model (:func:`build_runnable`); a unit that runs float16 or
+int8 natively needs its own export in a subclass.
 """
 
 from __future__ import annotations
@@ -194,8 +193,6 @@ class RemoteDevice(Device):
         remote_dir: Working directory on the unit (it must exist).
         warmup, repeats: Untimed and timed passes on the unit.
         timeout_s: Limit on one benchmark run, in s.
-        calibration_batches, seed: As for
-            :class:`~moo_compress.devices.local_cpu.LocalCPUDevice`.
     """
 
     def __init__(
@@ -208,8 +205,6 @@ class RemoteDevice(Device):
         warmup: int = 5,
         repeats: int = 30,
         timeout_s: float = 300,
-        calibration_batches: int = 2,
-        seed: int = 0,
     ) -> None:
         super().__init__(device_id, frozenset(supported_bits))
         self.transport = transport
@@ -218,8 +213,6 @@ class RemoteDevice(Device):
         self.warmup = warmup
         self.repeats = repeats
         self.timeout_s = timeout_s
-        self.calibration_batches = calibration_batches
-        self.seed = seed
 
     def measure(self, config: CompressionConfig) -> Measurement:
         """Build, export and push ``config``'s model, time it on the unit (ms).
@@ -232,7 +225,7 @@ class RemoteDevice(Device):
         if self.space is None:
             raise ValueError(f"device {self.device_id!r} is not bound; call bind(space) first")
         self.check(config)
-        model = build_runnable(self.space.model, config, self.calibration_batches, self.seed)
+        model = build_runnable(self.space.model, config)
         remote_model = f"{self.remote_dir}/{config.digest}.pt"
         with tempfile.TemporaryDirectory() as tmp, torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)  # TorchScript's deprecation notice

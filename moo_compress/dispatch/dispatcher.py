@@ -13,7 +13,7 @@ It never touches the measurement store: the caller commits each yielded result.
 from __future__ import annotations
 
 import contextlib
-import statistics
+import math
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -67,7 +67,7 @@ class _Job:
     failures_here: int = 0
     not_before: float = 0.0
     waiting_since: float | None = None
-    flagged: list[float] = field(default_factory=list)
+    flagged: list[tuple[float, float]] = field(default_factory=list)
     last_error: str = ""
 
 
@@ -188,18 +188,21 @@ class Dispatcher:
     ) -> Iterator[Outcome]:
         self._busy.pop(device_id, None)
         try:
-            samples = Measurement(device_id, future.result()).samples_ms
+            measurement = Measurement(device_id, future.result())
         except Exception as exc:  # a device's failure, reported and retried
             yield from self._fail(job, f"{type(exc).__name__}: {exc}", now, waiting)
             return
-        median = statistics.median(samples)
+        median = measurement.median_ms
+        precision = _finite_or_zero(measurement.rel_precision)
         check = self._checks[device_id]
         rel = self.policy.agree_rel
-        if check.trusts(median) or any(abs(median / m - 1) <= rel for m in job.flagged):
+        if check.trusts(median) or any(
+            abs(median / m - 1) <= rel + precision + p for m, p in job.flagged
+        ):
             check.add(median)
-            yield Outcome(job.index, job.request, device_id, samples)
+            yield Outcome(job.index, job.request, device_id, measurement.samples_ms)
             return
-        job.flagged.append(median)
+        job.flagged.append((median, precision))
         yield from self._fail(
             job, f"median {median:.4g} ms is an outlier or not yet confirmed", now, waiting
         )
@@ -232,3 +235,8 @@ class Dispatcher:
 
     def _degraded_outcome(self, job: _Job) -> Outcome:
         return Outcome(job.index, job.request, None, error=self.degraded[job.request.cluster])
+
+
+def _finite_or_zero(value: float) -> float:
+    """``value``, or 0 where it is infinite (too few samples for a confidence interval)."""
+    return value if math.isfinite(value) else 0.0

@@ -32,7 +32,10 @@ class RetryPolicy:
         outlier_history: Recent accepted medians kept per device.
         outlier_min_history: Below this many, every median needs confirmation.
         agree_rel: Two medians of one request confirm each other if they differ by at
-            most this fraction.
+            most this fraction plus the relative half-widths of both medians' 95 %
+            confidence intervals (:attr:`Measurement.rel_precision`, 0 for a
+            measurement too short for one): real timing on a busy machine is no more
+            precise than its own samples say.
     """
 
     timeout_s: float = 60.0

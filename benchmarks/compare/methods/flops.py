@@ -1,16 +1,19 @@
-"""``flops``: no device feedback at all; NSGA-II on accuracy loss and MACs.
+"""``flops``: no device feedback in the search; NSGA-II on accuracy loss and MACs.
 
 The common proxy of hardware-agnostic compression: minimise ``[1 - accuracy, MACs]``
 (analytic, :meth:`benchmarks.compare.task.Task.macs`) with the same NSGA-II settings
-as ``ours``. No latency is measured.
+as ``ours``. The only latency measurements are the verification of its report: at most
+M configurations chosen by greedy hypervolume in ``[loss, MACs]``, each measured on
+every cluster (:func:`~benchmarks.compare.protocol.report`).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from benchmarks.compare.methods.result import MethodResult
 from benchmarks.compare.nsga import optimise
+from benchmarks.compare.protocol import new_meter, report
+from benchmarks.compare.result import MethodResult
 from benchmarks.compare.task import Task
 
 
@@ -18,4 +21,6 @@ def flops(task: Task, seed: int) -> MethodResult:
     def objectives(X: np.ndarray) -> np.ndarray:
         return np.column_stack([1.0 - task.accuracy(X), task.macs(X)])
 
-    return MethodResult(optimise(task.problem, objectives, 2, seed), 0, 0.0)
+    X = optimise(task.problem, objectives, 2, seed)
+    baseline = objectives(task.problem.baseline()[None])[0]
+    return report(task, new_meter(task), X, objectives(X), baseline)

@@ -14,8 +14,9 @@ acquisition-driven rather than NSGA-II-driven search.
   candidates with ``optimize_acqf_discrete`` on qLogNEHVI (``MC_SAMPLES`` quasi-MC
   samples); the reference point is 10
   accuracy points below and 1.1x the latency of the measured baseline.
-* Until ``budget // K`` configurations are measured; the non-dominated measured ones
-  are the front.
+* Until ``budget // K`` configurations are measured; at most M of the non-dominated
+  measured ones are reported, chosen by greedy hypervolume
+  (:func:`~benchmarks.compare.protocol.report`; all are measured already).
 """
 
 from __future__ import annotations
@@ -32,9 +33,9 @@ from botorch.optim.optimize import optimize_acqf_discrete
 from botorch.sampling import SobolQMCNormalSampler
 from gpytorch.mlls import ExactMarginalLogLikelihood
 
-from benchmarks.compare.meter import Meter
-from benchmarks.compare.methods.result import MethodResult
 from benchmarks.compare.metrics import non_dominated_index
+from benchmarks.compare.protocol import new_meter, report
+from benchmarks.compare.result import MethodResult
 from benchmarks.compare.task import Task
 
 N_INIT = 8
@@ -48,7 +49,7 @@ every sample dominate the run time in three objectives)."""
 def mobo(task: Task, seed: int) -> MethodResult:
     problem = task.problem
     devices = task.representatives
-    meter = Meter(task.decode, task.budget)
+    meter = new_meter(task)
     n_evals = task.budget // len(devices)
     rng = np.random.default_rng(seed)
     torch.manual_seed(seed)
@@ -79,7 +80,8 @@ def mobo(task: Task, seed: int) -> MethodResult:
         new = pool[_pick(acquisition, choices, q)]
         X = np.vstack([X, new])
         F = np.vstack([F, problem.objectives(task.accuracy(new), meter.measure_rows(devices, new))])
-    return MethodResult(X[non_dominated_index(F)], meter.count, meter.device_seconds)
+    front = non_dominated_index(F)
+    return report(task, meter, X[front], F[front], F[0])
 
 
 def _pick(acquisition, choices: torch.Tensor, q: int) -> np.ndarray:

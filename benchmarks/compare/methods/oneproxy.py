@@ -7,22 +7,26 @@ target, stands in for many devices. Their AdaProxy adapts the proxy predictor to
 target; here, as the issue asks, the adaptation is a linear correction in log space.
 No code of theirs is used.
 
-1. Half the budget: random configurations measured on the proxy (the task's nominal
-   device); a GP (:class:`~surrogates.gp_surrogate.GPSurrogate`, the problem's features)
-   fitted on them.
+The budget less the verification of the report (``M * K``, see
+:func:`~benchmarks.compare.protocol.report`) is spent as follows:
+
+1. Half: random configurations measured on the proxy (the task's nominal device); a
+   GP (:class:`~surrogates.gp_surrogate.GPSurrogate`, the problem's features) fitted
+   on them.
 2. The other half, split evenly over the K clusters: random configurations measured on
    each representative; per cluster ``log y = a * log proxy(x) + b`` by least squares.
 3. NSGA-II on ``[1 - accuracy, fleet-average, worst cluster]`` of the corrected
-   predictions; its predicted front is the result (not re-measured).
+   predictions; at most M of its predicted front, chosen by greedy hypervolume in the
+   predictions, are measured on every cluster and reported.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from benchmarks.compare.meter import Meter
-from benchmarks.compare.methods.result import MethodResult
 from benchmarks.compare.nsga import optimise
+from benchmarks.compare.protocol import new_meter, report
+from benchmarks.compare.result import MethodResult
 from benchmarks.compare.task import Task
 from surrogates.gp_surrogate import GPSurrogate, single_threaded
 
@@ -30,10 +34,11 @@ from surrogates.gp_surrogate import GPSurrogate, single_threaded
 def oneproxy(task: Task, seed: int) -> MethodResult:
     problem = task.problem
     representatives = task.representatives
-    meter = Meter(task.decode, task.budget)
+    meter = new_meter(task)
     rng = np.random.default_rng(seed)
-    n_proxy = task.budget // 2
-    n_target = (task.budget - n_proxy) // len(representatives)
+    model_budget = task.budget - task.verification_cost
+    n_proxy = model_budget // 2
+    n_target = (model_budget - n_proxy) // len(representatives)
 
     proxy = task.nominal_device()
     X_proxy = np.vstack([problem.baseline()[None], task.random_configs(rng, n_proxy - 1)])
@@ -59,4 +64,5 @@ def oneproxy(task: Task, seed: int) -> MethodResult:
         return problem.objectives(task.accuracy(X), latency)
 
     X = optimise(problem, objectives, 3, seed)
-    return MethodResult(X, meter.count, meter.device_seconds)
+    baseline = objectives(problem.baseline()[None])[0]
+    return report(task, meter, X, objectives(X), baseline)

@@ -1,9 +1,10 @@
 """``ours``: clustered GP surrogates with active learning inside NSGA-II.
 
 :class:`~moo_compress.search.FleetSearch` as the runner uses it, with the problem's
-default settings and the task's measurement budget: one multi-task GP across clusters
-(``transfer=True``) or independent GPs per cluster (``transfer=False``). Its budget
-includes re-measuring the final front for real on every cluster.
+default settings, the task's measurement budget and ``max_front = M``: one multi-task
+GP across clusters (``transfer=True``) or independent GPs per cluster
+(``transfer=False``). Its budget includes re-measuring its final front (at most M
+configurations) for real on every cluster; that front is its report.
 """
 
 from __future__ import annotations
@@ -13,26 +14,33 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
-from benchmarks.compare.methods.result import MethodResult
+from benchmarks.compare.meter import Entry
+from benchmarks.compare.result import MethodResult
 from benchmarks.compare.task import Task
 from moo_compress.fleet_clusters import FleetClusters
 from moo_compress.problem_file import fingerprint
-from moo_compress.search import FleetSearch, SearchSettings
+from moo_compress.search import FleetSearch, SearchResult, SearchSettings
 from moo_compress.store import MeasurementStore
 
 
 def fleet_search(
-    task: Task, seed: int, transfer: bool, clusters: FleetClusters | None = None
-) -> MethodResult:
-    """Run a FleetSearch on the task's problem with the task's budget and accuracy, on
-    ``clusters`` (default: the problem's), in a throw-away store; its measured front and
-    the measurements and device-seconds the store recorded."""
+    task: Task,
+    seed: int,
+    transfer: bool,
+    budget: int,
+    clusters: FleetClusters | None = None,
+) -> tuple[SearchResult, pd.DataFrame]:
+    """Run a FleetSearch on the task's problem with ``budget`` latency measurements, the
+    task's accuracy and ``max_front = M``, on ``clusters`` (default: the problem's), in a
+    throw-away store; its result and the store's latency rows in the order taken."""
     problem = task.problem
     settings = SearchSettings(
-        budget=task.budget,
+        budget=budget,
         pop_size=problem.pop_size,
         generations=problem.generations,
+        max_front=task.max_reported,
         transfer=transfer,
         seed=seed,
     )
@@ -46,16 +54,39 @@ def fleet_search(
             records = store.to_dataframe()
         finally:
             store.close()
-    latency = records[records["kind"] == "latency"]
-    seconds = sum(sum(json.loads(samples)) for samples in latency["samples_json"])
-    return MethodResult(np.asarray(result.X), len(latency), seconds / 1e3)
+    latency = records[records["kind"] == "latency"].sort_values("id")
+    return result, latency
+
+
+def store_log(task: Task, rows: pd.DataFrame, clusters: bool) -> tuple[Entry, ...]:
+    """The log of a search's store rows. ``clusters``: whether the store's cluster
+    indices are the task's (True for ``ours``; False for a search on other devices)."""
+    space = task.problem.space
+    entries = []
+    for row in rows.itertuples():
+        x = space.encode(space.config_type.from_json(row.config_json))
+        entries.append(
+            Entry(
+                row.device_id,
+                int(row.cluster) if clusters else None,
+                np.asarray(x, dtype=np.int64).tobytes(),
+                float(row.median),
+                sum(json.loads(row.samples_json)) / 1e3,
+            )
+        )
+    return tuple(entries)
+
+
+def _ours(task: Task, seed: int, transfer: bool) -> MethodResult:
+    result, rows = fleet_search(task, seed, transfer, task.budget)
+    return MethodResult(np.asarray(result.X), store_log(task, rows, clusters=True))
 
 
 def ours(task: Task, seed: int) -> MethodResult:
     """Multi-task GP across clusters (transfer on)."""
-    return fleet_search(task, seed, transfer=True)
+    return _ours(task, seed, transfer=True)
 
 
 def ours_notransfer(task: Task, seed: int) -> MethodResult:
     """Independent GP per cluster (transfer off)."""
-    return fleet_search(task, seed, transfer=False)
+    return _ours(task, seed, transfer=False)

@@ -1,0 +1,46 @@
+"""A real-timing problem for end-to-end tests: a small CNN timed on this machine's CPU
+by two torch devices (1 and 2 threads), each its own cluster, measured through the
+embedded Dask cluster."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from moo_compress.devices.local_cpu import LocalCPUDevice
+from moo_compress.problem import FleetCompressionProblem
+
+FAST_TIMING = {"warmup": 2, "min_repeats": 10, "max_repeats": 40, "max_seconds": 0.3}
+"""Short timing: each measurement takes well under a second."""
+
+
+class TinyLocalCPU(FleetCompressionProblem):
+    name = "tiny_local_cpu"
+    space_options = {"bit_widths": (8, 32), "channel_multiple": 4}
+    budget = 40
+    accuracy_budget = 18
+    pop_size = 6
+    generations = 2
+
+    def build_model(self):
+        model = nn.Sequential(
+            nn.Conv2d(3, 16, 3, padding=1),
+            nn.BatchNorm2d(16),
+            nn.ReLU(),
+            nn.Conv2d(16, 32, 3, padding=1, stride=2),
+            nn.BatchNorm2d(32),
+            nn.ReLU(),
+            nn.Conv2d(32, 32, 3, padding=1),
+            nn.BatchNorm2d(32),
+            nn.ReLU(),
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(),
+            nn.Linear(32, 10),
+        )
+        return model, torch.randn(1, 3, 64, 64)
+
+    def build_fleet(self):
+        return [
+            LocalCPUDevice("torch-1-thread", threads=1, **FAST_TIMING),
+            LocalCPUDevice("torch-2-threads", threads=2, **FAST_TIMING),
+        ]
