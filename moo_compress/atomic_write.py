@@ -82,7 +82,7 @@ def write_text(path: str | Path, text: str) -> None:
 
 
 def remove_temporaries(folder: Path) -> None:
-    """Remove the temporary files a killed writer left in ``folder``."""
+    """Remove the temporary files and links a killed writer left in ``folder``."""
     for leftover in folder.glob(f".*{TEMP_MARK}*"):
-        if leftover.is_file() and not leftover.is_symlink():
+        if leftover.is_symlink() or leftover.is_file():
             leftover.unlink(missing_ok=True)

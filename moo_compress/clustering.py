@@ -175,7 +175,8 @@ def cluster_fleet(
     min_silhouette: float = 0.3,
     seed: int = 0,
 ) -> Clustering:
-    """Measure every device of a bound ``fleet`` on :func:`probe_set` and cluster them.
+    """Measure every device of a bound ``fleet`` on its probes (:meth:`Fleet.probes`,
+    by default :func:`probe_set`) and cluster them.
 
     Each probe is measured in two rounds of ``repeats`` samples (median per round);
     the round-to-round difference estimates the measurement noise, and the geometric
@@ -183,7 +184,7 @@ def cluster_fleet(
     """
     if fleet.space is None:
         raise ValueError("fleet is not bound; call fleet.bind(space) first")
-    X, names = probe_set(fleet.space)
+    X, names = fleet.probes()
     first = fleet.measure_matrix(X, repeats=repeats).T
     second = fleet.measure_matrix(X, repeats=repeats).T
     diff = np.log(first) - np.log(second)

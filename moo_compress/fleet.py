@@ -1,4 +1,8 @@
-"""A fleet of simulated units of one SKU whose drift factors come from usage profiles.
+"""A fleet of simulated units whose drift factors come from usage profiles.
+
+A fleet is one SKU (:class:`Fleet`), or a mix of SKUs of one product line
+(:meth:`Fleet.mixed`): hardware revisions, runtime versions or power modes, each a
+:class:`FleetPart` with its own share of the units and its own profiles.
 
 Each device ``d`` has three drift factors (``compute``, ``bandwidth``, ``overhead``; see
 :mod:`moo_compress.devices.sku`) and a measurement-noise sigma, drawn from the
@@ -29,11 +33,12 @@ profiles rank configurations differently (compute- vs memory-bound ones).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from moo_compress.clustering import probe_set
 from moo_compress.devices.simulated import SimulatedDevice
 from moo_compress.devices.sku import SKU
 
@@ -77,6 +82,55 @@ FIELD_AGED = (
 )
 """Four usage profiles after months in the field (see the module docstring)."""
 
+XAVIER_NX_POWER_MODES = (
+    DriftProfile("15W", 0.50, 1.00, 1.00, 1.00, 0.03, 0.02, 0.05, noise=0.02),
+    DriftProfile("10W", 0.30, 0.73, 0.86, 1.60, 0.02, 0.02, 0.05, noise=0.03),
+    DriftProfile("20W", 0.20, 1.00, 1.00, 0.85, 0.03, 0.02, 0.05, noise=0.02),
+)
+"""Xavier NX units left in the nvpmodel power mode their integrator chose.
+
+* ``15W`` (the SKU's reference, GPU 1100 MHz, EMC 1600 MHz): factory spread only.
+* ``10W``: GPU capped at about 800 MHz (0.73) and EMC at 0.86 of the 15 W clock, fewer
+  and slower CPU cores (overhead x1.6), as ``battery-saver`` above.
+* ``20W`` (``MODE_20W_6CORE``, JetPack 4.6+): GPU and EMC as 15 W, all six Carmel cores
+  at a higher clock: kernels are launched faster (overhead x0.85, assumption).
+"""
+
+NANO_POWER_MODES = (
+    DriftProfile("MAXN", 0.60, 1.00, 1.00, 1.00, 0.03, 0.02, 0.05, noise=0.02),
+    DriftProfile("5W", 0.40, 0.69, 1.00, 1.60, 0.02, 0.02, 0.05, noise=0.03),
+)
+"""Jetson Nano units in their two nvpmodel modes (NVIDIA L4T Development Guide, "Power
+Management for Jetson Nano and Jetson TX1 Devices", supported modes table):
+
+* ``MAXN`` (10 W, the SKU's reference): 4 CPU cores at 1479 MHz, GPU 921.6 MHz.
+* ``5W``: 2 CPU cores at 918 MHz and the GPU capped at 640 MHz (0.69), while the EMC
+  keeps its 1600 MHz: the compute-to-bandwidth ratio drops by a third, so
+  memory-bound configurations lose less than compute-bound ones. Overhead x1.6:
+  assumption (half the cores at 0.62 of the clock launch the kernels).
+"""
+
+
+@dataclass(frozen=True)
+class FleetPart:
+    """One SKU's share of a mixed fleet.
+
+    Attributes:
+        sku: The hardware model (or hardware + runtime version) of these units.
+        share: Relative share of the fleet's units (normalised over the parts).
+        mixture: The usage profiles these units draw their drift from.
+    """
+
+    sku: SKU
+    share: float
+    mixture: tuple[DriftProfile, ...] = FACTORY_FRESH
+
+    def __post_init__(self) -> None:
+        if not (self.share > 0 and self.mixture):
+            raise ValueError(
+                f"fleet part {self.sku.name!r}: need share > 0 and a non-empty mixture"
+            )
+
 
 class Fleet:
     """``n`` simulated units of one SKU, their drift drawn from a profile mixture.
@@ -88,21 +142,66 @@ class Fleet:
         seed: Seed of every random draw (drift, measurement noise, device generators).
 
     Attributes:
+        sku: The reference SKU: the only one, or the first part's of a mixed fleet (the
+            model a team that tunes for one device would have on its desk).
+        skus: (S,) every SKU of the fleet.
+        sku_index: (D,) index into ``skus`` of each device's SKU.
+        mixture: The profiles (of every part, named ``"<sku>/<profile>"`` in a mixed
+            fleet).
         compute, bandwidth, overhead, noise: (D,) drift factors and noise sigmas.
         profile_index: (D,) index into ``mixture`` of each device's profile.
         profiles: (D,) name of each device's profile (ground truth for clustering).
     """
 
     def __init__(self, sku: SKU, mixture: Sequence[DriftProfile], n: int, seed: int = 0) -> None:
-        if n < 1 or not mixture:
+        if not mixture:
             raise ValueError(f"need n >= 1 devices and a non-empty mixture, got n={n}")
-        self.sku = sku
-        self.mixture = tuple(mixture)
+        self._draw((FleetPart(sku, 1.0, tuple(mixture)),), n, seed)
+
+    @classmethod
+    def mixed(cls, parts: Sequence[FleetPart], n: int, seed: int = 0) -> Fleet:
+        """``n`` units of several SKUs, each part's share of them drawing its drift from
+        its own profiles. The first part's SKU is the fleet's reference ``sku``.
+
+        Raises:
+            ValueError: for no parts, or two parts of the same SKU name.
+        """
+        names = [part.sku.name for part in parts]
+        if not parts or len(set(names)) != len(names):
+            raise ValueError(f"a mixed fleet needs parts of distinct SKUs, got {names}")
+        fleet = cls.__new__(cls)
+        fleet._draw(tuple(parts), n, seed)
+        return fleet
+
+    def _draw(self, parts: tuple[FleetPart, ...], n: int, seed: int) -> None:
+        if n < 1:
+            raise ValueError(f"need n >= 1 devices and a non-empty mixture, got n={n}")
+        self.parts = parts
+        self.sku = parts[0].sku
+        self.skus = tuple(part.sku for part in parts)
         self.seed = seed
         self.space: SearchSpace | None = None
+        if len(parts) == 1:
+            self.mixture = parts[0].mixture
+            weights = np.array([p.weight for p in self.mixture], dtype=float)
+        else:
+            self.mixture = tuple(
+                replace(p, name=f"{part.sku.name}/{p.name}") for part in parts for p in part.mixture
+            )
+            total = sum(part.share for part in parts)
+            weights = np.concatenate(
+                [
+                    part.share
+                    / total
+                    * np.array([p.weight for p in part.mixture])
+                    / sum(p.weight for p in part.mixture)
+                    for part in parts
+                ]
+            )
+        part_of_profile = np.repeat(np.arange(len(parts)), [len(part.mixture) for part in parts])
         rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(0,)))
-        weights = np.array([p.weight for p in self.mixture], dtype=float)
         self.profile_index = rng.choice(len(self.mixture), size=n, p=weights / weights.sum())
+        self.sku_index = part_of_profile[self.profile_index]
         self.profiles = np.array([p.name for p in self.mixture])[self.profile_index]
 
         def draw(median: str, sd: str) -> np.ndarray:
@@ -137,13 +236,19 @@ class Fleet:
         Raises:
             ValueError: if the space offers a bit-width the SKU does not support.
         """
-        unsupported = sorted(set(space.bit_widths) - self.sku.supported_bits)
-        if unsupported:
-            raise ValueError(
-                f"SKU {self.sku.name!r} does not support bit-width(s) {unsupported}; "
-                f"allowed: {sorted(self.sku.supported_bits)}"
-            )
+        for sku in self.skus:
+            unsupported = sorted(set(space.bit_widths) - sku.supported_bits)
+            if unsupported:
+                raise ValueError(
+                    f"SKU {sku.name!r} does not support bit-width(s) {unsupported}; "
+                    f"allowed: {sorted(sku.supported_bits)}"
+                )
         self.space = space
+
+    def probes(self) -> tuple[np.ndarray, tuple[str, ...]]:
+        """The (P, n_var) probe configurations that clustering measures every device on,
+        and their names (see :func:`moo_compress.clustering.probe_set`)."""
+        return probe_set(self._bound())
 
     def device(self, i: int) -> SimulatedDevice:
         """Device ``i`` as a :class:`SimulatedDevice` (bound if the fleet is).
@@ -151,9 +256,10 @@ class Fleet:
         Its own generator is seeded from the fleet's seed and ``i``, so the same
         device always replays the same samples.
         """
+        sku = self.skus[self.sku_index[i]]
         device = SimulatedDevice(
-            f"{self.sku.name}-{i:05d}",
-            self.sku,
+            f"{sku.name}-{i:05d}",
+            sku,
             compute=float(self.compute[i]),
             bandwidth=float(self.bandwidth[i]),
             overhead=float(self.overhead[i]),
@@ -171,9 +277,15 @@ class Fleet:
         """
         idx = self._index(device_idx)
         layers = self._bound().costs(X).layers
-        return self.sku.latency_matrix(
-            layers, self.compute[idx], self.bandwidth[idx], self.overhead[idx]
-        )
+        out = np.empty((len(layers.macs), len(idx)))
+        for s, sku in enumerate(self.skus):
+            mine = self.sku_index[idx] == s
+            if mine.any():
+                unit = idx[mine]
+                out[:, mine] = sku.latency_matrix(
+                    layers, self.compute[unit], self.bandwidth[unit], self.overhead[unit]
+                )
+        return out
 
     def measure_matrix(
         self, X: np.ndarray, device_idx: np.ndarray | None = None, repeats: int = 1

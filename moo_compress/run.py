@@ -80,7 +80,7 @@ def _dispatcher(args: argparse.Namespace, problem: FleetProblem) -> Iterator[Dis
         yield None
         return
     security = _security(args)
-    if security is None:
+    if args.insecure and security is None:
         print(
             f"warning: --insecure: measuring through {args.scheduler} without authentication "
             "or encryption; anyone who can reach it can run code on the workers and here",

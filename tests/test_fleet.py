@@ -114,3 +114,60 @@ def test_unbound_device_and_fleet_raise(space: SearchSpace) -> None:
 def test_measurement_rejects_bad_latency(bad: float) -> None:
     with pytest.raises(ValueError, match="allowed: finite values > 0"):
         Measurement("gpu-0", (1.0, bad))
+
+
+def test_mixed_fleet_runs_each_unit_on_its_own_sku(space: SearchSpace, X: np.ndarray) -> None:
+    from moo_compress.devices import JETSON_NANO
+    from moo_compress.fleet import NANO_POWER_MODES, XAVIER_NX_POWER_MODES, FleetPart
+
+    parts = [
+        FleetPart(JETSON_XAVIER_NX, 0.6, XAVIER_NX_POWER_MODES),
+        FleetPart(JETSON_NANO, 0.4, NANO_POWER_MODES),
+    ]
+    fleet = Fleet.mixed(parts, 400, seed=1)
+    fleet.bind(space)
+    assert fleet.sku is JETSON_XAVIER_NX and fleet.skus == (JETSON_XAVIER_NX, JETSON_NANO)
+    assert 0.5 < np.mean(fleet.sku_index == 0) < 0.7
+    assert set(fleet.profiles) == {f"{p.sku.name}/{m.name}" for p in parts for m in p.mixture}
+    assert all(
+        n.startswith(fleet.skus[s].name)
+        for n, s in zip(fleet.profiles, fleet.sku_index, strict=True)
+    )
+    true = fleet.true_latency_ms(X[:20])
+    for i in (0, 1, 2, 3, 399):
+        device = fleet.device(i)
+        assert device.sku is fleet.skus[fleet.sku_index[i]]
+        np.testing.assert_allclose(device.true_latency_ms(X[:20]), true[:, i])
+
+
+def test_mixed_fleet_rejects_repeated_skus_and_bad_parts() -> None:
+    from moo_compress.fleet import FleetPart
+
+    with pytest.raises(ValueError, match="distinct SKUs"):
+        Fleet.mixed([FleetPart(MPIC_RISCV, 1.0), FleetPart(MPIC_RISCV, 1.0)], 10)
+    with pytest.raises(ValueError, match="share > 0"):
+        FleetPart(MPIC_RISCV, 0.0)
+
+
+def test_single_sku_fleet_draws_as_before() -> None:
+    # The mixed-fleet code path must not move a single-SKU fleet's draws: these are the
+    # values of Fleet.field_aged(JETSON_XAVIER_NX, 5, seed=0) before it existed.
+    fleet = Fleet.field_aged(JETSON_XAVIER_NX, 5, seed=0)
+    assert list(fleet.profiles) == EXPECTED_PROFILES
+    np.testing.assert_allclose(fleet.compute, EXPECTED_COMPUTE, rtol=1e-12)
+
+
+EXPECTED_PROFILES = [
+    "battery-saver",
+    "cool-idle",
+    "memory-contended",
+    "cool-idle",
+    "thermally-throttled",
+]
+EXPECTED_COMPUTE = [
+    0.7323536273619726,
+    1.0248840053779142,
+    0.9732409182395483,
+    1.0065483669536848,
+    0.5943834071278172,
+]

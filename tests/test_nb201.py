@@ -161,3 +161,20 @@ def test_short_search_respects_its_budget(problem, tmp_path):
     assert 0 < sum(result.measurements) <= settings.budget
     assert len(result.X) > 0 and np.all(result.latency > 0)
     np.testing.assert_allclose(result.accuracy, problem.recorded.valid_accuracy(result.X))
+
+
+@needs_data
+def test_replayed_device_raises_for_a_missing_value_and_looks_up_fast(problem):
+    from moo_compress.nb201_problem import CellReplayDevice
+
+    X = all_cells()
+    column = problem.recorded.latency_ms("raspi4", X).copy()
+    device = CellReplayDevice("raspi4", column)
+    device.bind(problem.space)
+    np.testing.assert_array_equal(device.true_latency_ms(X[:100]), column[:100])
+    assert device.measure(problem.space.decode(X[7])).samples_ms == (column[7],)
+    column[7] = -1.0  # "not measured"
+    with pytest.raises(ValueError, match="no recorded latency"):
+        device.true_latency_ms(X[:10])
+    with pytest.raises(ValueError, match="no recorded latency"):
+        device.measure(problem.space.decode(X[7]))

@@ -341,9 +341,10 @@ def test_bad_finetune_steps_in_the_problem_class(tmp_path, capsys):
     )
 
 
-NOT_REPRODUCIBLE = {"knee/model.torchscript.pt"}
-"""Output files whose bytes differ between two runs with the same content (TorchScript
-archives); the chaos test compares the others byte for byte (by digest)."""
+COMPARED = ("front.csv", "references.csv", "front.png", "knee/config.json")
+"""Output files the chaos test compares byte for byte (by digest) between sets; the
+exported model files (``model.pt2``, ``model.onnx``) are not byte-reproducible between
+two runs, so only their digests within one set are checked (by ``verify``)."""
 
 
 def test_a_kill_at_every_output_step_leaves_the_old_or_the_new_set(tiny_run, tmp_path):
@@ -369,7 +370,7 @@ def test_a_kill_at_every_output_step_leaves_the_old_or_the_new_set(tiny_run, tmp
     assert "switch to the new set" in steps and "stage front.csv" in steps, steps
 
     def digests(seen: dict) -> dict:
-        return {k: v for k, v in seen["files"].items() if k not in NOT_REPRODUCIBLE}
+        return {k: v for k, v in seen["files"].items() if k in COMPARED}
 
     old, new = report["before"], report["reference"]
     assert old["summary"]["finetune_steps"] == 0 and new["summary"]["finetune_steps"] == 1

@@ -139,3 +139,72 @@ def test_unsupported_bit_width_is_rejected() -> None:
 def test_invalid_drift_is_rejected() -> None:
     with pytest.raises(ValueError, match="finite and > 0"):
         JETSON_XAVIER_NX.latency_ms(conv(16, 16, 8), compute=0.0)
+
+
+def test_int8_falls_back_to_fp16_on_the_nano() -> None:
+    from moo_compress.devices import JETSON_NANO
+
+    for layer in (conv(64, 64, 8), conv(512, 512, 8, hw=7)):  # compute- and memory-heavy
+        as_fp16 = LayerCosts(**{**layer.__dict__, "bits": np.full_like(layer.bits, 16)})
+        nano = [t[0, 0] for t in JETSON_NANO.layer_times(layer)]
+        assert nano == [t[0, 0] for t in JETSON_NANO.layer_times(as_fp16)]
+        # The Xavier NX has an int8 path: int8 beats fp16 there.
+        assert JETSON_XAVIER_NX.latency_ms(layer)[0] < JETSON_XAVIER_NX.latency_ms(as_fp16)[0]
+
+
+def test_unaligned_channels_fall_back_where_the_runtime_does_not_pad() -> None:
+    fast = sku_module.Precision(peak_gmacs=1000.0, efficiency=1.0, align=8)
+    slow = sku_module.Precision(peak_gmacs=100.0, efficiency=1.0, align=1)
+    strict = sku_module.Precision(peak_gmacs=1000.0, efficiency=1.0, align=8, unaligned=slow)
+    common = {
+        "dram_gbs": 1e6,
+        "dram_efficiency": 1.0,
+        "layer_overhead_ms": 0.0,
+        "inference_overhead_ms": 0.0,
+    }
+    padding = sku_module.SKU("padding", {16: fast}, **common)
+    no_padding = sku_module.SKU("no-padding", {16: strict}, **common)
+
+    def compute_ms(sku: sku_module.SKU, c_in: int, c_out: int) -> float:
+        return float(sku.layer_times(conv(c_in, c_out, 16))[0][0, 0])
+
+    assert compute_ms(no_padding, 16, 16) == compute_ms(padding, 16, 16)
+    # 17 channels: padded to 24 at the fast rate, or 17 at a tenth of the rate.
+    assert compute_ms(padding, 17, 16) == pytest.approx(24 * 16 * 9 * 784 / 1e9)
+    assert compute_ms(no_padding, 17, 16) == pytest.approx(17 * 16 * 9 * 784 / 1e8)
+    assert compute_ms(no_padding, 16, 17) == pytest.approx(16 * 17 * 9 * 784 / 1e8)
+    # Depthwise: only the output channels count.
+    depthwise = conv(17, 16, 16, depthwise=True)
+    assert no_padding.layer_times(depthwise)[0][0, 0] == padding.layer_times(depthwise)[0][0, 0]
+
+
+def test_ri5cy_runs_sub_byte_layers_slower_than_8_bit_mpic_faster() -> None:
+    from moo_compress.devices import RI5CY_RISCV
+
+    ri5cy = {b: RI5CY_RISCV.layer_times(conv(32, 32, b))[0][0, 0] for b in (2, 4, 8)}
+    mpic = {b: MPIC_RISCV.layer_times(conv(32, 32, b))[0][0, 0] for b in (2, 4, 8)}
+    assert ri5cy[2] > ri5cy[4] > ri5cy[8]
+    assert mpic[2] < mpic[4] < mpic[8]
+    assert ri5cy[8] / mpic[8] == pytest.approx(1.1, rel=0.01)
+    assert ri5cy[2] / mpic[2] == pytest.approx(4.9, rel=0.01)
+
+
+def test_winograd_speeds_up_3x3_fp32_on_arm_nn_only() -> None:
+    from moo_compress.devices import SKUS
+
+    armnn, legacy = SKUS["cortex-a72-armnn"], SKUS["cortex-a72-tflite-legacy"]
+    three = conv(64, 64, 32, hw=14)
+    one = LayerCosts(**{**three.__dict__, "kernel": np.array([1])})
+    compute = {
+        s.name: [s.layer_times(c)[0][0, 0] for c in (three, one)]
+        for s in (CORTEX_A72, armnn, legacy)
+    }
+    assert compute["cortex-a72-armnn"][0] == pytest.approx(compute["cortex-a72"][0] / 2.0)
+    assert compute["cortex-a72-armnn"][1] == compute["cortex-a72"][1]  # 1x1: no Winograd
+    int8 = conv(64, 64, 8, hw=14)
+    assert armnn.layer_times(int8)[0][0, 0] == CORTEX_A72.layer_times(int8)[0][0, 0]
+    # The legacy runtime: fp32 far slower, int8 a little: quantising pays off more there.
+    gain = {s.name: s.latency_ms(three)[0] / s.latency_ms(int8)[0] for s in (CORTEX_A72, legacy)}
+    assert gain["cortex-a72-tflite-legacy"] > 2 * gain["cortex-a72"]
+    with pytest.raises(ValueError, match="kernel_speedup"):
+        sku_module.Precision(1.0, 1.0, 1, kernel_speedup=((9, 0.0),))

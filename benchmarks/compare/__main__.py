@@ -329,9 +329,6 @@ def run_comparison(args: argparse.Namespace, argv: list[str], console: Console) 
                 progress.update(bar, status=f"{problem} seed {seed}: reference")
                 effort = 1 if args.quick else ORACLE_EFFORT
                 reference = load_reference(task, args.cache, effort)
-                info[task.name] = _problem_info(
-                    task, reference, seeds[problem], problem in args.seeds_for, args
-                )
                 rows += compare_task(
                     task,
                     args.methods,
@@ -342,15 +339,20 @@ def run_comparison(args: argparse.Namespace, argv: list[str], console: Console) 
                 pd.DataFrame(rows, columns=list(COLUMNS)).to_csv(
                     args.out / "results.csv", index=False
                 )
-    run = {
-        "command": "python -m benchmarks.compare " + " ".join(argv),
-        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "machine": machine(),
-        "elapsed_s": time.perf_counter() - started,
-        "cpu_s": time.process_time() - cpu_started,
-        "problems": info,
-    }
-    (args.out / "info.json").write_text(json.dumps(run, indent=1))
+                done = seed - args.first_seed + 1
+                info[task.name] = _problem_info(
+                    task, reference, (done, seeds[problem]), problem in args.seeds_for, args
+                )
+                # after every seed, so that a run stopped early still says what it did
+                run = {
+                    "command": "python -m benchmarks.compare " + " ".join(argv),
+                    "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+                    "machine": machine(),
+                    "elapsed_s": time.perf_counter() - started,
+                    "cpu_s": time.process_time() - cpu_started,
+                    "problems": info,
+                }
+                (args.out / "info.json").write_text(json.dumps(run, indent=1))
     return 0
 
 
@@ -376,7 +378,9 @@ def combine(parts: list[Path], out: Path, publish: bool) -> str:
     return text
 
 
-def _problem_info(task: Task, reference: Reference, n_seeds: int, fewer: bool, args) -> dict:
+def _problem_info(
+    task: Task, reference: Reference, seeds: tuple[int, int], fewer: bool, args
+) -> dict:
     """What the tables say about a problem besides the numbers."""
     problem = task.problem
     how = (
@@ -393,8 +397,11 @@ def _problem_info(task: Task, reference: Reference, n_seeds: int, fewer: bool, a
             f"{problem.clusters.k} clusters"
         ),
         "reference": f"{how}, union with the two floor fronts; cached in {args.cache}/",
+        "effort": reference.settings["oracle_effort"],
+        "cache": str(args.cache),
         "seeds": (
-            f"{args.first_seed}-{args.first_seed + n_seeds - 1} ({n_seeds}"
+            f"{args.first_seed}-{args.first_seed + seeds[0] - 1} ({seeds[0]}"
+            + (f" of {seeds[1]} planned: the run did not finish" if seeds[0] < seeds[1] else "")
             + (", fewer than the default: --seeds-for" if fewer else "")
             + ")"
         ),

@@ -135,7 +135,57 @@ def problem_tables(rows: pd.DataFrame) -> list[str]:
     return lines
 
 
-def markdown(results: pd.DataFrame, info: dict[str, dict]) -> str:
+def _span(values: pd.Series, digits: int) -> str:
+    """``min..max`` of a column over seeds (one value when they agree)."""
+    low, high = values.min(), values.max()
+    return (
+        f"{low:.{digits}f}"
+        if round(low, digits) == round(high, digits)
+        else (f"{low:.{digits}f}..{high:.{digits}f}")
+    )
+
+
+def diagnostics_lines(rows: pd.DataFrame) -> list[str]:
+    """The fleet diagnostics of one problem over its seeds (one row per seed of
+    ``diagnostics.csv``; see :mod:`benchmarks.compare.diagnostics`)."""
+    n = len(rows)
+    tests = int((rows["kind"] == "test").sum())
+    kind = (
+        "fleet-awareness **test**"
+        if tests == n
+        else ("**control**" if tests == 0 else f"test in {tests} of {n} seeds, control in the rest")
+    )
+    lines = [
+        f"**Fleet diagnostics** ({kind}: a test where `oracle_nominal` leaves >= 5 % "
+        "worst-cluster regret at some floor). Ranges over the seeds; nominal device: "
+        + ", ".join(sorted(set(rows["nominal"])))
+        + ".",
+        "",
+    ]
+    header = [
+        "clusters",
+        "Spearman vs nominal",
+        "log-linear R^2",
+        "worst-cluster changes / front points",
+        "clusters ever worst",
+        "oracle_nominal HV",
+        *(f"oracle_nominal worst regret −{drop_label(d)}" for d in DROPS),
+    ]
+    cells = [
+        _span(rows["clusters"], 0),
+        f"{rows['spearman_min'].min():.3f}..{rows['spearman_max'].max():.3f}",
+        f"{rows['r2_min'].min():.3f}..{rows['r2_max'].max():.3f}",
+        f"{_span(rows['worst_changes'], 0)} / {_span(rows['front_size'], 0)}",
+        _span(rows["worst_clusters"], 0),
+        _span(rows["nominal_hv_fraction"], 3),
+        *(_span(rows[f"nominal_worst_regret_{drop_label(d)}"], 3) for d in DROPS),
+    ]
+    return lines + _table(header, [cells])
+
+
+def markdown(
+    results: pd.DataFrame, info: dict[str, dict], diagnostics: pd.DataFrame | None = None
+) -> str:
     """Every problem's section: what it is, its diagnostics, then its tables."""
     lines = []
     for problem, rows in results.groupby("problem", sort=False):
@@ -149,6 +199,7 @@ def markdown(results: pd.DataFrame, info: dict[str, dict]) -> str:
             f"- Seeds: {about['seeds']}.",
             "",
         ]
-        lines += about.get("diagnostics", [])
+        if diagnostics is not None and problem in set(diagnostics["problem"]):
+            lines += diagnostics_lines(diagnostics[diagnostics["problem"] == problem])
         lines += problem_tables(rows)
     return "\n".join(lines)

@@ -11,13 +11,19 @@ and the inference costs::
 * ``C`` (compute time) is the layer's multiply-accumulates with its channel counts padded
   up to the SKU's vector / tensor-core width at the layer's precision, divided by the
   achieved MAC/s at that precision. A depthwise convolution pads its one channel count.
+  A runtime that cannot pad (:attr:`Precision.unaligned`) runs a layer whose channel
+  counts are not multiples of that width on a slower generic kernel instead. A runtime
+  with a fast algorithm for one kernel shape (:attr:`Precision.kernel_speedup`, e.g.
+  Winograd for 3x3 convolutions) runs those layers at a multiple of the rate.
   Bias adds and the element-wise layers (norms, activations, pooling, residual adds)
   are taken as fused into the convolution epilogues, as TensorRT, ArmNN and PULP-NN do.
 * ``M`` (memory time) is (weight bytes + input and output activation bytes) over the
   bandwidth, bytes at the layer's bit-width (:attr:`LayerCosts.weight_bytes` and
   :attr:`LayerCosts.act_bytes`). With a cache (``cache_bytes > 0``), a layer whose
   working set fits it moves its bytes at the cache bandwidth (``M_cache``), which
-  scales with the core clock; otherwise at the DRAM bandwidth (``M_dram``).
+  scales with the core clock; otherwise at the DRAM bandwidth (``M_dram``). A precision
+  that the hardware lacks and emulates with a wider one (:attr:`Precision.storage_bits`,
+  e.g. int8 falling back to fp16 kernels) moves bytes at the wider width.
 * ``compute``, ``bandwidth``, ``overhead`` are the *drift* factors of one device:
   multipliers of its achieved MAC/s (clock, thermal state), of its DRAM bandwidth
   (contention) and of its fixed overhead times (driver / runtime / OS jitter).
@@ -34,6 +40,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from moo_compress.config import FLOAT_BITS
 from moo_compress.costs import LayerCosts
 
 _CHUNK_ELEMS = 1 << 22
@@ -48,17 +55,33 @@ class Precision:
         peak_gmacs: Peak multiply-accumulates per second of the whole chip, in 1e9 MAC/s.
         efficiency: Achieved fraction of the peak on batch-1 convolutions (0, 1].
         align: Channel multiple the kernels pad input and output channels up to.
+        unaligned: How a layer runs whose output channels (or input channels, unless it
+            is depthwise) are not multiples of ``align``, on a runtime that does not pad
+            them: a slower generic kernel. None (default): the runtime pads.
+        storage_bits: Bits per weight / activation value actually moved when the
+            hardware emulates this bit-width with a wider one (e.g. 16 for int8 layers
+            run by fp16 kernels). None (default): the layer's own bit-width.
+        kernel_speedup: ``(kernel area, factor)`` pairs: layers of that kernel area
+            (kh * kw, e.g. 9 for 3x3) run at ``factor`` times the achieved rate (a
+            runtime's fast algorithm for that shape). Default: none.
     """
 
     peak_gmacs: float
     efficiency: float
     align: int
+    unaligned: Precision | None = None
+    storage_bits: int | None = None
+    kernel_speedup: tuple[tuple[int, float], ...] = ()
 
     def __post_init__(self) -> None:
         if not (self.peak_gmacs > 0 and 0 < self.efficiency <= 1 and self.align >= 1):
             raise ValueError(
                 f"invalid {self}: need peak_gmacs > 0, 0 < efficiency <= 1, align >= 1"
             )
+        if self.storage_bits is not None and self.storage_bits < 1:
+            raise ValueError(f"invalid {self}: need storage_bits >= 1 or None")
+        if any(factor <= 0 for _, factor in self.kernel_speedup):
+            raise ValueError(f"invalid {self}: kernel_speedup factors must be > 0")
 
     @property
     def macs_per_ms(self) -> float:
@@ -123,15 +146,27 @@ class SKU:
             )
         align = np.ones(bits.shape)
         rate = np.ones(bits.shape)
+        stored = bits.astype(float)
         for b, precision in self.precisions.items():
             hit = bits == b
+            if precision.storage_bits is not None:
+                stored[hit] = precision.storage_bits
+            if precision.unaligned is not None:
+                ragged = hit & _ragged(layers, precision.align)
+                align[ragged] = precision.unaligned.align
+                rate[ragged] = precision.unaligned.macs_per_ms
+                hit &= ~ragged
             align[hit] = precision.align
             rate[hit] = precision.macs_per_ms
+            for area, factor in precision.kernel_speedup:
+                rate[hit & (layers.kernel == area)] *= factor
         c_out = _pad(layers.out_channels, align)
         c_in = np.where(layers.depthwise, 1.0, _pad(layers.in_channels, align))
         compute = layers.kernel * layers.out_spatial * c_in * c_out / rate
 
-        nbytes = layers.weight_bytes + layers.act_bytes
+        # Bytes at the stored width: weights, float32 biases, input + output activations.
+        weights = layers.weight_elems * stored + layers.bias_elems * FLOAT_BITS
+        nbytes = (weights + (layers.in_act_elems + layers.out_act_elems) * stored) / 8.0
         cached = nbytes <= self.cache_bytes  # never true without a cache (bytes > 0)
         cache = np.where(cached, nbytes, 0.0) / ((self.cache_gbs or 1.0) * 1e6)
         dram = np.where(cached, 0.0, nbytes) / (self.dram_gbs * self.dram_efficiency * 1e6)
@@ -185,6 +220,13 @@ class SKU:
             memory = t_cache[lo:hi, None, :] + t_dram[lo:hi, None, :] * ratio
             out[lo:hi] = np.maximum(t_compute[lo:hi, None, :], memory).sum(-1) / c
         return out + o * self.overhead_ms(n_layers)
+
+
+def _ragged(layers: LayerCosts, align: int) -> np.ndarray:
+    """(N, L) True where a layer's channel counts are not multiples of ``align`` (the
+    input channels of a depthwise convolution do not count)."""
+    out = layers.out_channels % align != 0
+    return out | (~np.asarray(layers.depthwise, dtype=bool) & (layers.in_channels % align != 0))
 
 
 def _pad(channels: np.ndarray, align: np.ndarray) -> np.ndarray:

@@ -1,6 +1,10 @@
 """A real-timing problem for end-to-end tests: a small CNN timed on this machine's CPU
-by two torch devices (1 and 2 threads), each its own cluster, measured through the
-embedded Dask cluster."""
+by two torch devices, each its own cluster, measured through the embedded Dask cluster.
+
+Both time with one thread: a 2-thread timing on a 2-core machine that also runs other
+jobs is noisy enough to fail the dispatcher's confirmation of first medians (seen once
+at a load average of 13), and what this problem tests is two devices measured
+concurrently through Dask, not thread scaling."""
 
 from __future__ import annotations
 
@@ -41,6 +45,6 @@ class TinyLocalCPU(FleetCompressionProblem):
 
     def build_fleet(self):
         return [
-            LocalCPUDevice("torch-1-thread", threads=1, **FAST_TIMING),
-            LocalCPUDevice("torch-2-threads", threads=2, **FAST_TIMING),
+            LocalCPUDevice("torch-a", threads=1, **FAST_TIMING),
+            LocalCPUDevice("torch-b", threads=1, **FAST_TIMING),
         ]
