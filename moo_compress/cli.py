@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from moo_compress.problem_checks import LIMITS
+from moo_compress.search_settings import ACQUISITIONS
 
 
 class UsageError(Exception):
@@ -98,6 +99,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help="fine-tune every final front row this many steps and report both accuracies",
     )
     parser.add_argument("--no-transfer", action="store_true", help="independent GPs per cluster")
+    parser.add_argument(
+        "--acquisition",
+        choices=ACQUISITIONS,
+        default="policy",
+        help="which measurements to take: the uncertainty policy, or search v2's decoupled "
+        "fleet EHVI with the transfer switch and a greedy-hypervolume final front",
+    )
     parser.add_argument(
         "--resume",
         action="store_true",

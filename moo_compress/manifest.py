@@ -38,7 +38,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from moo_compress.problem import FleetProblem
+from moo_compress.problem import FleetCompressionProblem, FleetProblem
 from moo_compress.search_settings import SearchSettings
 from moo_compress.store import SCHEMA_VERSION
 
@@ -119,8 +119,12 @@ def fleet_identity(problem: FleetProblem) -> dict:
     fleet = clusters.fleet
     if fleet is not None:
         ids = [fleet.device(i).device_id for i in range(len(fleet))]
-        drift = np.stack([fleet.compute, fleet.bandwidth, fleet.overhead, fleet.noise])
-        drift_sha256 = hashlib.sha256(np.ascontiguousarray(drift, np.float64).tobytes())
+        drift_sha256 = hashlib.sha256()
+        for name in ("compute", "bandwidth", "overhead", "noise"):
+            values = getattr(fleet, name, None)
+            if values is not None:
+                drift_sha256.update(name.encode())
+                drift_sha256.update(np.ascontiguousarray(values, np.float64).tobytes())
         drift_digest = drift_sha256.hexdigest()
     else:
         ids = [d.device_id for d in clusters.representatives]
@@ -135,8 +139,8 @@ def fleet_identity(problem: FleetProblem) -> dict:
 
 
 def _reference_model(problem: FleetProblem) -> nn.Module | None:
-    model = getattr(problem, "reference", None)
-    return model if isinstance(model, nn.Module) else None
+    """The compression problem's uncompressed model; None for other problems."""
+    return problem.reference if isinstance(problem, FleetCompressionProblem) else None
 
 
 def identity(problem: FleetProblem) -> dict:

@@ -167,6 +167,7 @@ def summary(
         "finetune": finetune,
         "search_space": problem.space.describe(),
         "settings": vars(result.settings),
+        "acquisition": result.acquisition,
     }
 
 

@@ -163,6 +163,7 @@ def _start(args: argparse.Namespace, console: Console) -> _Start:
                 generations=args.generations or problem.generations,
                 transfer=not args.no_transfer,
                 seed=seed,
+                acquisition=args.acquisition,
             )
             steps = finetune_steps(args, problem.finetune_steps)
             connection = manifest.connection_of(args)

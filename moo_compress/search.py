@@ -27,8 +27,10 @@ from pymoo.indicators.hv import HV
 from pymoo.util.nds.non_dominated_sorting import NonDominatedSorting
 
 from moo_compress.accuracy import AccuracyEvaluator
+from moo_compress.acquisition import REFERENCE, FleetAcquisition
 from moo_compress.dispatch import Dispatcher
 from moo_compress.fleet_clusters import FleetClusters
+from moo_compress.front_choice import greedy_hv_subset
 from moo_compress.nsga import make_nsga2
 from moo_compress.problem import FleetProblem
 from moo_compress.search_result import MeasuredRows, Progress, SearchResult
@@ -39,6 +41,7 @@ from moo_compress.surrogate_objectives import SurrogateObjectives
 from surrogates.accuracy_model import AccuracyModel, shifted_loss
 from surrogates.active_learning import ActiveLearningPolicy, initial_design
 from surrogates.latency_model import LatencyModel, gp_latency_model
+from surrogates.transfer_switch import TransferSwitch
 
 __all__ = ["FleetSearch", "Progress", "SearchResult", "SearchSettings"]
 
@@ -97,6 +100,10 @@ class FleetSearch:
         )
         # No wall-time cap on fits: a capped fit would depend on machine load, and the
         # same seed must give the same front (and a resumed run the same decisions).
+        if latency_model is None and settings.acquisition == "ehvi":
+            latency_model = TransferSwitch(
+                clusters.k, maxiter=settings.gp_maxiter, seed=settings.seed
+            )
         if latency_model is None:
             latency_model = gp_latency_model(
                 clusters.k,
@@ -119,6 +126,11 @@ class FleetSearch:
             problem, self.session, latency_model, self.accuracy_model
         )
         self._scale: np.ndarray | None = None
+        self.acquisition = (
+            FleetAcquisition(self.objectives, seed=settings.seed)
+            if settings.acquisition == "ehvi"
+            else None
+        )
 
     @property
     def clusters(self) -> FleetClusters:
@@ -159,9 +171,7 @@ class FleetSearch:
                 f"final front need {needed} evaluations; allowed: >= {needed}"
             )
         pairs = [(x, c) for x in initial for c in range(k)]
-        for (_, c), value in zip(pairs, self.objectives.measure_latencies(pairs), strict=True):
-            if np.isfinite(value):
-                self.latency_policy.spend(c)
+        self._measure(pairs)
         for x in initial:
             if self.expensive_accuracy:
                 self.objectives.evaluate_accuracy(x)
@@ -175,6 +185,11 @@ class FleetSearch:
         while algorithm.has_next():
             offspring = algorithm.ask()
             self._learn(offspring.get("X").astype(int))
+            if self.acquisition is not None:
+                pool = [offspring.get("X")]
+                if algorithm.pop is not None and len(algorithm.pop):
+                    pool.append(algorithm.pop.get("X"))
+                self._acquire(np.unique(np.vstack(pool).astype(int), axis=0), len(history))
             if algorithm.pop is not None and len(algorithm.pop):
                 self._evaluate(algorithm, algorithm.pop, skip_already_evaluated=False)
             self._evaluate(algorithm, offspring)
@@ -210,7 +225,7 @@ class FleetSearch:
         """Measure what the policies pick among ``X``, then update the surrogates."""
         lat_mean, lat_std = self.objectives.predict_latency(X)
         accuracy, accuracy_std = self.objectives.predict_accuracy(X)
-        if self.latency_policy.remaining() > 0:
+        if self.acquisition is None and self.latency_policy.remaining() > 0:
             clusters = self.clusters
             measured = np.array([[self.session.known(x, c) for c in range(clusters.k)] for x in X])
             measured[:, ~clusters.active] = True  # never pick a degraded cluster
@@ -234,11 +249,31 @@ class FleetSearch:
             if picks:
                 self.objectives.fit_accuracy()
 
+    def _measure(self, pairs: list[tuple[np.ndarray, int]]) -> None:
+        """Measure latency ``pairs`` and count them against the budget."""
+        values = self.objectives.measure_latencies(pairs)
+        for (_, c), value in zip(pairs, values, strict=True):
+            if np.isfinite(value):
+                self.latency_policy.spend(c)
+        if self.acquisition is not None:
+            self.acquisition.observe(pairs, values, self.clusters.k)
+
+    def _acquire(self, X: np.ndarray, generation: int) -> None:
+        """EHVI acquisition on the pool ``X``: the remaining budget spread evenly over the
+        generations left, then a refit."""
+        left = self.settings.generations - generation
+        n = -(-self.latency_policy.remaining() // max(1, left))
+        known = np.array([[self.session.known(x, c) for c in range(self.clusters.k)] for x in X])
+        picks = self.acquisition.select(X, self.clusters, known, n, self.reference_scale())
+        if picks:
+            self._measure([(X[i], c) for i, c in picks])
+            self.latency_model.refit()
+
     def _finish(self, front: np.ndarray, history: list[Progress]) -> SearchResult:
         """Measure the predicted front for real, keep its non-dominated measured
         configurations, measure the reference rows, and drop front configurations that a
         reference row dominates (reported, not hidden)."""
-        front = self._spread(np.unique(front, axis=0))
+        front = self._choose(np.unique(front, axis=0))
         latency, accuracy = self.objectives.measure_rows(front)
         F = self.problem.objectives(accuracy, latency, self.clusters)
         G = self.problem.constraint_values(front, accuracy, latency, self.clusters)
@@ -269,7 +304,17 @@ class FleetSearch:
             settings=self.settings,
             degraded=dict(self.session.degraded),
             history=history,
+            acquisition=self._acquisition_record(),
         )
+
+    def _acquisition_record(self) -> dict | None:
+        """What the EHVI acquisition did and, where the model records one, its choice."""
+        if self.acquisition is None:
+            return None
+        record = self.acquisition.record()
+        if isinstance(self.latency_model, TransferSwitch):
+            record["latency_model"] = self.latency_model.evidence
+        return record
 
     def _rows(self, X: np.ndarray, accuracy: np.ndarray, latency: np.ndarray) -> MeasuredRows:
         """Measured rows with the latency model's predictions for them."""
@@ -281,13 +326,32 @@ class FleetSearch:
         """Most predicted-front configurations measured at the end."""
         return min(self.settings.pop_size, self.settings.max_front)
 
-    def _spread(self, front: np.ndarray) -> np.ndarray:
-        """At most :attr:`front_cap` rows of ``front``, evenly spaced along the predicted
-        fleet-average latency (both ends kept)."""
+    def _choose(self, front: np.ndarray) -> np.ndarray:
+        """At most :attr:`front_cap` rows of ``front`` to measure: by greedy hypervolume
+        contribution of the predicted objectives under ``"ehvi"`` (then, if fewer add
+        volume, the rest evenly spread), else evenly spread."""
         if len(front) <= self.front_cap:
             return front
+        if self.acquisition is None:
+            return self._spread(front)
+        mean, _ = self.objectives.predict_latency(front)
+        accuracy, _ = self.objectives.predict_accuracy(front)
+        F = np.column_stack([1.0 - accuracy, self.clusters.fleet_objectives(mean)])
+        chosen = greedy_hv_subset(F / self.reference_scale(), self.front_cap, REFERENCE)
+        rest = np.setdiff1d(np.arange(len(front)), chosen)
+        fill = self._spread(front[rest], self.front_cap - len(chosen)) if len(rest) else front[:0]
+        return np.vstack([front[chosen], fill])
+
+    def _spread(self, front: np.ndarray, n: int | None = None) -> np.ndarray:
+        """At most ``n`` (default :attr:`front_cap`) rows of ``front``, evenly spaced along
+        the predicted fleet-average latency (both ends kept)."""
+        n = self.front_cap if n is None else n
+        if len(front) <= n:
+            return front
+        if n < 1:
+            return front[:0]
         order = np.argsort(self.clusters.fleet_average(self.objectives.predict_latency(front)[0]))
-        picks = np.unique(np.round(np.linspace(0, len(front) - 1, self.front_cap)).astype(int))
+        picks = np.unique(np.round(np.linspace(0, len(front) - 1, n)).astype(int))
         return front[order[picks]]
 
     def _hypervolume(self, F: np.ndarray) -> float:

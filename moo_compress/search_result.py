@@ -66,6 +66,8 @@ class SearchResult:
         settings: The settings of the search.
         degraded: cluster -> why it was degraded.
         history: Progress of every generation.
+        acquisition: What the ``"ehvi"`` acquisition did and the latency model it chose
+            (for summary.json); None under the ``"policy"`` rule.
     """
 
     front: MeasuredRows
@@ -79,6 +81,7 @@ class SearchResult:
     settings: SearchSettings
     degraded: dict[int, str] = field(default_factory=dict)
     history: list[Progress] = field(default_factory=list)
+    acquisition: dict | None = None
 
     @property
     def X(self) -> np.ndarray:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+ACQUISITIONS = ("policy", "ehvi")
+
 
 @dataclass
 class SearchSettings:
@@ -28,6 +30,14 @@ class SearchSettings:
             cap, keeps fits deterministic; past ~50 iterations the fits of this search
             gained nothing measurable on held-out configurations.
         seed: Seed of everything random in the search.
+        acquisition: ``"policy"``: the uncertainty policy of
+            :class:`~surrogates.active_learning.ActiveLearningPolicy`, ``batch_size`` pairs
+            per generation at most. ``"ehvi"`` (search v2, issue 13): decoupled fleet EHVI
+            (:mod:`moo_compress.acquisition`) over the population and offspring, spending
+            the budget evenly over the generations, stopping early when the expected
+            improvement falls below the noise; the default latency model becomes the
+            :class:`~surrogates.transfer_switch.TransferSwitch`, and the final front is
+            chosen by greedy hypervolume contribution.
     """
 
     budget: int = 300
@@ -42,3 +52,8 @@ class SearchSettings:
     transfer: bool = True
     gp_maxiter: int = 50
     seed: int = 0
+    acquisition: str = "policy"
+
+    def __post_init__(self) -> None:
+        if self.acquisition not in ACQUISITIONS:
+            raise ValueError(f"acquisition must be one of {ACQUISITIONS}, got {self.acquisition!r}")

@@ -181,6 +181,35 @@ def fit_model(
     return model.eval()
 
 
+def loo_predictive(model: SingleTaskGP) -> tuple[np.ndarray, np.ndarray]:
+    r"""Leave-one-out predictive mean and std of the training targets of an exact GP.
+
+    Closed form with the fitted hyperparameters (Rasmussen & Williams, 2006, eq. 5.12):
+    with ``Ky = K + noise``, ``r = y - m``, ``mu_i = y_i - [Ky^-1 r]_i / [Ky^-1]_ii`` and
+    ``var_i = 1 / [Ky^-1]_ii``. Works for any single-output botorch GP with a Gaussian
+    likelihood and a ``Standardize`` outcome transform.
+
+    Returns:
+        ``(mu, sd)``, each ``(N,)``, in the units of the targets given to the model (e.g.
+        log-ms), not the standardised ones.
+    """
+    with torch.no_grad(), single_threaded():
+        model.train()
+        try:
+            prior = model.likelihood(model(*model.train_inputs))
+            Ky = prior.covariance_matrix
+            L = torch.linalg.cholesky(Ky + 1e-9 * torch.eye(len(Ky), dtype=Ky.dtype))
+            Kinv = torch.cholesky_inverse(L)
+            diag = Kinv.diagonal()
+            mu = model.train_targets - (Kinv @ (model.train_targets - prior.mean)) / diag
+            sd = diag.rsqrt()
+        finally:
+            model.eval()
+        scale = model.outcome_transform.stdvs.squeeze()
+        shift = model.outcome_transform.means.squeeze()
+    return (mu * scale + shift).numpy(), (sd * scale).numpy()
+
+
 class GPSurrogate:
     r"""Single-output GP over log latency with an optional analytic prior mean.
 
@@ -210,6 +239,7 @@ class GPSurrogate:
         self.fit_timeout_s = fit_timeout_s
         self._model: SingleTaskGP | None = None
         self._uses_prior = False
+        self._fit_log_prior = np.zeros(0)
         self._n = 0
 
     @property
@@ -240,7 +270,8 @@ class GPSurrogate:
         n, d = X.shape
         y_ms = check_latency_ms(y_ms, n)
         self._uses_prior = prior_ms is not None
-        Y = np.log(y_ms) - log_prior(prior_ms, n, self._uses_prior)
+        self._fit_log_prior = log_prior(prior_ms, n, self._uses_prior)
+        Y = np.log(y_ms) - self._fit_log_prior
         linear = self.kernel == "linear"
         self._model = fit_model(
             lambda: SingleTaskGP(
@@ -318,6 +349,14 @@ class GPSurrogate:
             ``(mean_ms, std_ms)``, each ``(n,)``.
         """
         return lognormal_moments(*self.predict_log(X, prior_ms))
+
+    def loo_log(self) -> tuple[np.ndarray, np.ndarray]:
+        r"""Leave-one-out predictive ``(mu, sigma)`` of the points of the last ``fit``,
+        each ``(n,)``, in log-ms (prior included): see ``loo_predictive``."""
+        if self._n != len(self._fit_log_prior):
+            raise RuntimeError("loo_log() describes a fit; points were added by condition()")
+        mu, sd = loo_predictive(self._fitted_model())
+        return mu + self._fit_log_prior, sd
 
     @property
     def _d(self) -> int:

@@ -53,6 +53,19 @@ class LatencyModel(Protocol):
         ...
 
 
+@runtime_checkable
+class SampledLatencyModel(LatencyModel, Protocol):
+    """A :class:`LatencyModel` that also draws joint posterior samples, which the EHVI
+    acquisition (:mod:`moo_compress.acquisition`) pushes through the fleet objectives."""
+
+    def posterior_samples(
+        self, X: np.ndarray, n_samples: int, prior_ms: np.ndarray | None = None, seed: int = 0
+    ) -> np.ndarray:
+        """``(n_samples, n, K)`` latency in ms of the ``n`` points on every cluster,
+        jointly over the clusters of one point (the latent latency, noise excluded)."""
+        ...
+
+
 def gp_latency_model(n_clusters: int, transfer: bool, **options) -> LatencyModel:
     """The multi-task GP (``transfer``) or independent GPs, with keyword ``options`` of
     :class:`~surrogates.cluster_gp.ClusterGP` (``refit_every``, ``maxiter``,

@@ -63,8 +63,10 @@ def test_faulty_devices_give_the_fault_free_front(tmp_path):
 
 
 def test_a_cluster_that_always_fails_is_degraded_and_the_run_goes_on(tmp_path):
+    # The broken device fails at once; the deadline only has to spare the healthy one
+    # (0.3 s degraded it too on a machine at load 17).
     policy = RetryPolicy(
-        timeout_s=0.3, attempts_per_device=2, devices_per_cluster=1, backoff_s=0.01
+        timeout_s=10.0, attempts_per_device=2, devices_per_cluster=1, backoff_s=0.01
     )
 
     cluster_1 = _tiny().clusters.representatives[1].device_id

@@ -11,7 +11,8 @@ import pandas as pd
 import pytest
 
 from moo_compress.nb201 import FILES, data_dir
-from moo_compress.run import load_problem_class, main
+from moo_compress.problem_file import load_problem_class
+from moo_compress.run import main
 
 TESTS = Path(__file__).parent
 PROBLEMS = TESTS.parent / "problems"

@@ -1,0 +1,168 @@
+"""Which (configuration, cluster) latencies to measure next: decoupled fleet EHVI.
+
+The search-v2 rule (issue 13), used by :class:`~moo_compress.search.FleetSearch` when
+``settings.acquisition == "ehvi"``. Each generation, for a pool of candidates (the
+NSGA-II population and offspring, evaluated on the posterior):
+
+1. joint posterior samples of every candidate's latency on every cluster (the latency
+   model's ``posterior_samples`` where it has one, e.g.
+   :class:`~surrogates.transfer_switch.TransferSwitch`; otherwise independent log-normal
+   draws from its mean and std) and of its accuracy loss;
+2. :func:`surrogates.fleet_ehvi.choose_pairs`: expected hypervolume improvement of
+   (loss, fleet average, worst cluster) over the front of the configurations measured so
+   far, per cluster (decoupled), with degraded clusters closed;
+3. adaptive fleet handling: when the measurements say every cluster ranks the
+   configurations like one proxy cluster (:func:`surrogates.fleet_similarity.rank_alike`),
+   only the proxy cluster is measured beyond a few calibration points per cluster;
+4. early stop: when the best expected improvement stays below what one point's
+   measurement noise moves the front (:func:`surrogates.fleet_ehvi.noise_floor_hv`) for
+   ``patience`` rounds in a row, nothing more is worth measuring; the search says so in
+   its result.
+
+Units: latencies in ms; objectives minimised; hypervolume in the search's scaled space
+(``[loss, avg / avg_0, worst / worst_0]``, reference point ``(1, 1.1, 1.1)``).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from pymoo.util.nds.non_dominated_sorting import NonDominatedSorting
+
+from moo_compress.fleet_clusters import FleetClusters
+from moo_compress.surrogate_objectives import SurrogateObjectives
+from surrogates.fleet_ehvi import choose_pairs, fleet_objectives, log_ehvi, noise_floor_hv
+from surrogates.fleet_similarity import FleetSimilarity, rank_alike, spend_plan
+from surrogates.latency_model import SampledLatencyModel
+
+REFERENCE = np.array([1.0, 1.1, 1.1])
+"""Hypervolume reference point in the scaled objective space (as the search's HV)."""
+
+
+class FleetAcquisition:
+    """Chooses latency measurements by decoupled EHVI (see the module docstring).
+
+    Args:
+        objectives: The search's surrogate objectives (model inputs, predictions).
+        n_samples: Joint posterior samples per round.
+        rel_noise: Relative latency measurement noise of the early-stop rule.
+        calibration_points: Measurements per non-proxy cluster on a fleet that ranks alike.
+        patience: Consecutive rounds below the noise floor before the early stop (one
+            round stopped a dev NB201 search at 101 of 200 measurements).
+        seed: Seed of the posterior samples.
+    """
+
+    def __init__(
+        self,
+        objectives: SurrogateObjectives,
+        n_samples: int = 64,
+        rel_noise: float = 0.03,
+        calibration_points: int = 3,
+        patience: int = 3,
+        seed: int = 0,
+    ) -> None:
+        self.objectives = objectives
+        self.n_samples = n_samples
+        self.rel_noise = rel_noise
+        self.calibration_points = calibration_points
+        self.patience = patience
+        self.seed = seed
+        self._seen: dict[bytes, np.ndarray] = {}  # measured latency (K,) per config
+        self._rows: dict[bytes, np.ndarray] = {}
+        self.similarity: FleetSimilarity | None = None
+        self.stopped_early = False
+        self.rounds = 0
+        self._rounds_below = 0
+
+    def observe(self, pairs: list[tuple[np.ndarray, int]], latency: np.ndarray, k: int) -> None:
+        """Record measured values ``latency`` (P,) ms of ``pairs`` (NaN: none)."""
+        for (x, c), value in zip(pairs, latency, strict=True):
+            key = x.tobytes()
+            row = self._seen.setdefault(key, np.full(k, np.nan))
+            self._rows[key] = x
+            if np.isfinite(value):
+                row[c] = value
+
+    def _samples(self, X: np.ndarray) -> np.ndarray:
+        """(S, n, 1 + K) joint samples of (accuracy loss, latency per cluster in ms)."""
+        problem, model = self.objectives.problem, self.objectives.latency_model
+        feats, prior = problem.features(X), problem.prior_ms(X)
+        rng = np.random.default_rng(self.seed + self.rounds)
+        if isinstance(model, SampledLatencyModel):
+            lat = model.posterior_samples(
+                feats, self.n_samples, prior, seed=self.seed + self.rounds
+            )
+        else:
+            mean, std = self.objectives.predict_latency(X)
+            s2 = np.log1p((std / mean) ** 2)
+            z = rng.standard_normal((self.n_samples, *mean.shape))
+            lat = np.exp(np.log(mean) - s2 / 2 + np.sqrt(s2) * z)
+        accuracy, std = self.objectives.predict_accuracy(X)
+        loss = 1.0 - accuracy + std * rng.standard_normal((self.n_samples, len(X)))
+        return np.concatenate([loss[..., None], lat], axis=-1)
+
+    def select(
+        self,
+        X: np.ndarray,
+        clusters: FleetClusters,
+        known: np.ndarray,
+        n_pairs: int,
+        scale: np.ndarray,
+    ) -> list[tuple[int, int]]:
+        """Up to ``n_pairs`` (candidate row, cluster) pairs of ``X`` to measure.
+
+        Args:
+            X: (n, n_var) candidate pool, distinct rows.
+            clusters: The clusters now (degraded ones are never chosen).
+            known: (n, K) bool, latencies already known.
+            n_pairs: Most pairs wanted.
+            scale: (3,) the search's objective scale (loss, avg_0, worst_0).
+        """
+        self.rounds += 1
+        if n_pairs < 1 or self.stopped_early:
+            return []
+        active = clusters.active
+        weights = clusters.weights[active] / clusters.weights[active].sum()
+        samples = self._samples(X)
+        samples = np.concatenate([samples[..., :1], samples[..., 1:][..., active]], axis=-1)
+        front = self._front(clusters, weights)
+        ref = REFERENCE * scale
+        costs = np.ones(clusters.k)
+        measured_rows = np.array(list(self._seen.values())) if self._seen else None
+        if measured_rows is not None:
+            self.similarity = rank_alike(measured_rows[:, active], weights)
+            counts = np.isfinite(measured_rows).sum(0)
+            costs[active] = spend_plan(
+                self.similarity, costs[active], counts[active], self.calibration_points
+            )
+        out_costs = np.concatenate([[np.inf], costs[active]])  # accuracy: its own policy
+        closed = np.column_stack([np.ones(len(X), dtype=bool), known[:, active]])
+        best = math.exp(log_ehvi(samples, weights, front, ref, scale).max())
+        below = front.size and best < noise_floor_hv(front, ref, scale, self.rel_noise)
+        self._rounds_below = self._rounds_below + 1 if below else 0
+        if self._rounds_below >= self.patience:
+            self.stopped_early = True
+            return []
+        picks = choose_pairs(samples, weights, front, ref, scale, out_costs, closed, n_pairs)
+        index = np.flatnonzero(active)
+        return [(i, int(index[j - 1])) for i, j, _ in picks]
+
+    def _front(self, clusters: FleetClusters, weights: np.ndarray) -> np.ndarray:
+        """(p, 3) predicted objectives of the measured configurations' non-dominated set."""
+        if not self._rows:
+            return np.zeros((0, 3))
+        X = np.array(list(self._rows.values()))
+        mean, _ = self.objectives.predict_latency(X)
+        accuracy, _ = self.objectives.predict_accuracy(X)
+        F = fleet_objectives(np.column_stack([1.0 - accuracy, mean[:, clusters.active]]), weights)
+        return F[NonDominatedSorting().do(F, only_non_dominated_front=True)]
+
+    def record(self) -> dict:
+        """JSON-ready state for summary.json."""
+        return {
+            "rule": "decoupled EHVI of (loss, fleet average, worst cluster)",
+            "rounds": self.rounds,
+            "stopped_early": self.stopped_early,
+            "fleet_similarity": None if self.similarity is None else self.similarity.as_dict(),
+        }

@@ -1,0 +1,81 @@
+"""Search v2 (settings.acquisition="ehvi"): EHVI acquisition, transfer switch, greedy-HV
+front, whole budget spent, same seed same front, resume to the same front."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from moo_compress.search import FleetSearch, SearchSettings
+from moo_compress.store import MeasurementStore
+
+TINY = Path(__file__).parent / "problems" / "tiny_fleet.py"
+
+
+def tiny(seed: int = 3):
+    spec = importlib.util.spec_from_file_location("tiny_for_v2", TINY)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.TinyFleet(seed=seed)
+
+
+def run(path: Path, seed: int = 3, budget: int = 96):
+    settings = SearchSettings(
+        budget=budget,
+        accuracy_budget=30,
+        pop_size=8,
+        generations=3,
+        max_front=6,
+        seed=seed,
+        acquisition="ehvi",
+    )
+    problem = tiny(seed)
+    with MeasurementStore(path, "tiny", "run") as store:
+        search = FleetSearch(problem, store, settings)
+        return search, search.run()
+
+
+@pytest.fixture(scope="module")
+def v2_run(tmp_path_factory):
+    return run(tmp_path_factory.mktemp("v2") / "m.sqlite")
+
+
+def test_v2_spends_the_budget_or_says_it_stopped_early(v2_run):
+    search, result = v2_run
+    record = result.acquisition
+    assert record["rounds"] >= 1
+    spent = sum(result.measurements)
+    assert spent <= search.settings.budget
+    if not record["stopped_early"]:
+        assert spent >= search.settings.budget - search.n_reserved - 2  # nothing left unused
+
+
+def test_v2_records_the_transfer_choice_and_its_evidence(v2_run):
+    _, result = v2_run
+    evidence = result.acquisition["latency_model"]
+    assert evidence["choice"] in evidence["loo_nats_per_point"]
+    assert result.acquisition["fleet_similarity"]["proxy"] in range(result.clusters.k)
+
+
+def test_v2_front_is_measured_on_every_cluster(v2_run):
+    _, result = v2_run
+    front = result.front
+    assert 1 <= len(front.X) <= 6
+    assert np.isfinite(front.latency).all() and (front.latency > 0).all()
+
+
+def test_v2_same_seed_same_front_and_resume(v2_run, tmp_path):
+    _, first = v2_run
+    _, again = run(tmp_path / "m.sqlite")
+    np.testing.assert_array_equal(first.front.X, again.front.X)
+    np.testing.assert_array_equal(first.front.latency, again.front.latency)
+    _, resumed = run(tmp_path / "m.sqlite")  # every measurement now comes from the store
+    np.testing.assert_array_equal(first.front.X, resumed.front.X)
+
+
+def test_unknown_acquisition_is_refused():
+    with pytest.raises(ValueError, match="acquisition must be one of"):
+        SearchSettings(acquisition="ucb")
