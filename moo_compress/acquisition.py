@@ -10,7 +10,9 @@ NSGA-II population and offspring, evaluated on the posterior):
    draws from its mean and std) and of its accuracy loss;
 2. :func:`surrogates.fleet_ehvi.choose_pairs`: expected hypervolume improvement of
    (loss, fleet average, worst cluster) over the front of the configurations measured so
-   far, per cluster (decoupled), with degraded clusters closed;
+   far, per cluster (decoupled), with degraded clusters closed; when fewer pairs than
+   the round's share improve the front in any sample, the open pairs of largest
+   posterior spread fill it, so the budget is spent;
 3. adaptive fleet handling: when the measurements say every cluster ranks the
    configurations like one proxy cluster (:func:`surrogates.fleet_similarity.rank_alike`),
    only the proxy cluster is measured beyond a few calibration points per cluster;
@@ -145,8 +147,20 @@ class FleetAcquisition:
             self.stopped_early = True
             return []
         picks = choose_pairs(samples, weights, front, ref, scale, out_costs, closed, n_pairs)
+        chosen = [(i, j) for i, j, _ in picks]
+        if len(chosen) < n_pairs:  # no pair improves the front in any sample: spend the
+            # rest of this round's share on the open pairs of largest log-latency spread
+            spread = np.log(samples[..., 1:]).std(0)  # (n, K_active)
+            spread[closed[:, 1:] | ~np.isfinite(out_costs[1:])] = -np.inf
+            for i, j in chosen:
+                spread[i, j - 1] = -np.inf
+            for flat in np.argsort(-spread, axis=None, kind="stable"):
+                i, j = np.unravel_index(flat, spread.shape)
+                if len(chosen) >= n_pairs or not np.isfinite(spread[i, j]):
+                    break
+                chosen.append((int(i), int(j) + 1))
         index = np.flatnonzero(active)
-        return [(i, int(index[j - 1])) for i, j, _ in picks]
+        return [(i, int(index[j - 1])) for i, j in chosen]
 
     def _front(self, clusters: FleetClusters, weights: np.ndarray) -> np.ndarray:
         """(p, 3) predicted objectives of the measured configurations' non-dominated set."""
