@@ -56,6 +56,18 @@ def test_v2_measures_every_round_within_the_budget(v2_run):
     assert record["stopped_early"] or spent >= initial + record["rounds"]
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="known gap (issue 13): one generation's pool caps what a round can spend, "
+    "so the tiny run leaves its budget unspent (46 of 96 seen)",
+)
+def test_v2_spends_the_budget_or_says_it_stopped_early(v2_run):
+    search, result = v2_run
+    spent = sum(result.measurements)
+    if not result.acquisition["stopped_early"]:
+        assert spent >= search.settings.budget - search.n_reserved - 2  # nothing left unused
+
+
 def test_v2_records_the_transfer_choice_and_its_evidence(v2_run):
     _, result = v2_run
     evidence = result.acquisition["latency_model"]
