@@ -277,7 +277,7 @@ def test_corrupt_store_pages_are_one_line(tmp_path, capsys):
         page_size = db.execute("PRAGMA page_size").fetchone()[0]
     key = dict(sqlite3.connect(store_path).execute("SELECT key, value FROM meta"))["problem"]
     with MeasurementStore(store_path, key, run.run_id) as store:
-        for i in range(300):
+        for i in range(3000):
             store.add(Record("x", 0, json.dumps({"i": i}), "latency", (1.0, 2.0)))
     data = bytearray(store_path.read_bytes())
     first_garbage = 6 * page_size  # pages 1-5: schema, the tables' roots, meta
