@@ -28,7 +28,7 @@ from torch import nn
 
 from moo_compress.compress import compress
 from moo_compress.config import CompressionConfig
-from moo_compress.devices.host_cpu import HostCPUDevice
+from moo_compress.devices.host_cpu import Built, HostCPUDevice
 from moo_compress.fake_quant import calibrate
 from moo_compress.onnx_export import INPUT_NAME, export_onnx, session
 
@@ -72,12 +72,14 @@ def exported_model(
     return proto
 
 
-class OnnxRuntimeDevice(HostCPUDevice[ort.InferenceSession]):
-    """This machine's CPU running ONNX Runtime at batch 1 with ``threads`` threads.
+class ExportedOnnxDevice(HostCPUDevice[Built]):
+    """Base of the devices that time the exported ONNX file of a configuration
+    (:func:`exported_model`) in a runtime on this CPU; subclasses build the runtime's
+    session from :meth:`exported` and run it in ``forward``.
 
     Args:
         device_id: Name of this unit.
-        threads: ONNX Runtime intra-op threads, fixed when the session is built.
+        threads: The runtime's intra-op threads, fixed when the session is built.
         calibration_batches: Random batches that calibrate the activation ranges.
         **timing: ``warmup``, ``rel_precision``, ``max_seconds``, ``min_repeats``,
             ``max_repeats``, ``seed``, ``cache_size`` of
@@ -85,20 +87,27 @@ class OnnxRuntimeDevice(HostCPUDevice[ort.InferenceSession]):
     """
 
     def __init__(
-        self,
-        device_id: str = "onnxruntime-t1",
-        threads: int = 1,
-        calibration_batches: int = 2,
-        **timing: float,
+        self, device_id: str, threads: int = 1, calibration_batches: int = 2, **timing: float
     ) -> None:
         super().__init__(device_id, ONNX_BITS, threads, **timing)
         if calibration_batches < 1:
             raise ValueError(f"calibration_batches={calibration_batches} must be >= 1")
         self.calibration_batches = calibration_batches
 
+    def exported(self, config: CompressionConfig) -> onnx.ModelProto:
+        """The ONNX model of ``config`` on the bound space's model (shared export)."""
+        return exported_model(self.space.model, config, self.calibration_batches, self.seed)
+
+
+class OnnxRuntimeDevice(ExportedOnnxDevice[ort.InferenceSession]):
+    """This machine's CPU running ONNX Runtime at batch 1 with ``threads`` threads
+    (arguments as :class:`ExportedOnnxDevice`)."""
+
+    def __init__(self, device_id: str = "onnxruntime-t1", **options: float) -> None:
+        super().__init__(device_id, **options)
+
     def build(self, config: CompressionConfig) -> ort.InferenceSession:
-        proto = exported_model(self.space.model, config, self.calibration_batches, self.seed)
-        return session(proto, self.threads)
+        return session(self.exported(config), self.threads)
 
     def forward(self, built: ort.InferenceSession, x: torch.Tensor) -> Callable[[], object]:
         feed = {INPUT_NAME: np.ascontiguousarray(x.numpy())}

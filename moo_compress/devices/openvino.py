@@ -19,8 +19,7 @@ import onnx
 import torch
 
 from moo_compress.config import CompressionConfig
-from moo_compress.devices.host_cpu import HostCPUDevice
-from moo_compress.devices.onnxruntime import ONNX_BITS, exported_model
+from moo_compress.devices.onnxruntime import ExportedOnnxDevice
 
 try:
     import openvino as ov
@@ -28,33 +27,17 @@ except ImportError as exc:  # an optional extra
     raise ImportError("OpenVINODevice needs openvino: pip install -e '.[openvino]'") from exc
 
 
-class OpenVINODevice(HostCPUDevice["ov.InferRequest"]):
-    """This machine's CPU running OpenVINO at batch 1 with ``threads`` threads.
+class OpenVINODevice(ExportedOnnxDevice["ov.InferRequest"]):
+    """This machine's CPU running OpenVINO at batch 1 with ``threads`` threads
+    (OpenVINO's ``INFERENCE_NUM_THREADS``, fixed when the model is compiled; arguments
+    as :class:`~moo_compress.devices.onnxruntime.ExportedOnnxDevice`)."""
 
-    Args:
-        device_id: Name of this unit.
-        threads: OpenVINO's ``INFERENCE_NUM_THREADS``, fixed when the model is compiled.
-        calibration_batches: Random batches that calibrate the activation ranges.
-        **timing: ``warmup``, ``rel_precision``, ``max_seconds``, ``min_repeats``,
-            ``max_repeats``, ``seed``, ``cache_size`` of
-            :class:`~moo_compress.devices.host_cpu.HostCPUDevice`.
-    """
-
-    def __init__(
-        self,
-        device_id: str = "openvino-t1",
-        threads: int = 1,
-        calibration_batches: int = 2,
-        **timing: float,
-    ) -> None:
-        super().__init__(device_id, ONNX_BITS, threads, **timing)
-        if calibration_batches < 1:
-            raise ValueError(f"calibration_batches={calibration_batches} must be >= 1")
-        self.calibration_batches = calibration_batches
+    def __init__(self, device_id: str = "openvino-t1", **options: float) -> None:
+        super().__init__(device_id, **options)
         self._core = ov.Core()
 
     def build(self, config: CompressionConfig) -> ov.InferRequest:
-        proto = exported_model(self.space.model, config, self.calibration_batches, self.seed)
+        proto = self.exported(config)
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "model.onnx"
             onnx.save_model(proto, str(path))
