@@ -17,17 +17,17 @@ from abc import ABC, abstractmethod
 
 import numpy as np
 
+from surrogates.cluster_measurements import ClusterMeasurements
 from surrogates.gp_surrogate import (
     DEFAULT_FIT_TIMEOUT_S,
     DEFAULT_MAXITER,
     check_features,
-    check_latency_ms,
     log_prior,
     lognormal_moments,
 )
 
 
-class ClusterGP(ABC):
+class ClusterGP(ClusterMeasurements, ABC):
     r"""GP latency model of ``K`` device clusters with lazy refits.
 
     Attributes:
@@ -84,18 +84,7 @@ class ClusterGP(ABC):
             prior_ms: ``(n,)`` prior latency in ms; give it on every call or on none.
         """
         self._check_cluster(cluster)
-        first = not len(self._y_ms)
-        X = check_features(X, d=None if first else self._X.shape[1])
-        n = X.shape[0]
-        y_ms = check_latency_ms(y_ms, n)
-        if not first and (prior_ms is None) != (self._prior_ms is None):
-            raise ValueError("prior_ms must be given on every add() call or on none")
-        if prior_ms is not None:
-            prior_ms = check_latency_ms(prior_ms, n, name="prior_ms")
-            self._prior_ms = prior_ms if first else np.concatenate([self._prior_ms, prior_ms])
-        self._X = X if first else np.concatenate([self._X, X])
-        self._task = np.concatenate([self._task, np.full(n, cluster)])
-        self._y_ms = np.concatenate([self._y_ms, y_ms])
+        self.append(cluster, X, y_ms, prior_ms)
 
     def fit(self) -> None:
         r"""Full refit of all hyperparameters on all stored data."""

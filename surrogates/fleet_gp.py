@@ -63,10 +63,10 @@ from gpytorch.kernels import AdditiveKernel, IndexKernel, Kernel, ScaleKernel
 from gpytorch.means import Mean
 
 from surrogates.artefacts import artefact_mask_by_group
+from surrogates.cluster_measurements import ClusterMeasurements
 from surrogates.gp_surrogate import (
     DEFAULT_MAXITER,
     check_features,
-    check_latency_ms,
     fit_model,
     log_prior,
     loo_predictive,
@@ -175,7 +175,7 @@ def split_covariance(cov: np.ndarray, rank: int) -> tuple[np.ndarray, np.ndarray
     return B, np.maximum(diag - (B**2).sum(1), MIN_SHARE * diag)
 
 
-class FleetGP:
+class FleetGP(ClusterMeasurements):
     r"""Robust exact-GP latency model of ``K`` clusters (see the module docstring).
 
     Attributes:
@@ -243,18 +243,7 @@ class FleetGP:
         """
         if not 0 <= cluster < self.n_clusters:
             raise ValueError(f"cluster must be in 0..{self.n_clusters - 1}, got {cluster}")
-        first = not len(self._y_ms)
-        X = check_features(X, d=None if first else self._X.shape[1])
-        n = X.shape[0]
-        y_ms = check_latency_ms(y_ms, n)
-        if not first and (prior_ms is None) != (self._prior_ms is None):
-            raise ValueError("prior_ms must be given on every add() call or on none")
-        if prior_ms is not None:
-            prior_ms = check_latency_ms(prior_ms, n, name="prior_ms")
-            self._prior_ms = prior_ms if first else np.concatenate([self._prior_ms, prior_ms])
-        self._X = X if first else np.concatenate([self._X, X])
-        self._task = np.concatenate([self._task, np.full(n, cluster)])
-        self._y_ms = np.concatenate([self._y_ms, y_ms])
+        self.append(cluster, X, y_ms, prior_ms)
 
     @property
     def n_points(self) -> int:
