@@ -127,9 +127,18 @@ def test_a_torch_fx_trace_never_captures_another_devices_forward_pass():
     assert errors == []
 
 
-def test_real_timing_problem_runs_end_to_end_through_dask(tmp_path, capsys):
+def test_real_timing_problem_runs_end_to_end_through_dask(tmp_path, capsys, monkeypatch):
+    """... with the problem's retry policy, and no cluster degraded."""
+    policies = []
+
+    def recording(clusters, policy):
+        policies.append(policy)
+        return embedded_dispatcher(clusters, policy)
+
+    monkeypatch.setattr("moo_compress.run.embedded_dispatcher", recording)
     out = tmp_path / "run"
     assert main([str(REAL_TIMING), "--out", str(out), "--seed", "3"]) == 0
+    assert policies == [RetryPolicy(agree_rel=0.25)]
     front = pd.read_csv(out / "front.csv")
     assert len(front) >= 1 and front["measured"].all()
     for column in ("cluster_0_latency_ms", "cluster_1_latency_ms"):
