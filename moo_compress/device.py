@@ -26,7 +26,13 @@ class Device(ABC):
         device_id: Unique name of the unit, e.g. ``"jetson-017"``.
         supported_bits: Bit-widths the device runs (32 = float32, 16 = float16,
             <= 8 integer).
+        shared_resource: Name of a resource this device shares with other devices of
+            its process, on which one measurement runs at a time (e.g. this machine's
+            CPU), or None. The dispatcher then measures those devices one after
+            another, so that no measurement queues for the resource inside a worker.
     """
+
+    shared_resource: str | None = None
 
     def __init__(self, device_id: str, supported_bits: frozenset[int] | set[int]) -> None:
         self.device_id = device_id

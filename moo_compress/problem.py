@@ -56,6 +56,7 @@ from moo_compress.accuracy import AccuracyEvaluator, FidelityEvaluator, ModelEva
 from moo_compress.compress import compress
 from moo_compress.decision_space import DecisionSpace
 from moo_compress.device import Device
+from moo_compress.dispatch.retry import RetryPolicy
 from moo_compress.export import FORMATS as EXPORT_FORMATS
 from moo_compress.export import export_model
 from moo_compress.fleet import Fleet
@@ -92,6 +93,9 @@ class FleetProblem(Problem):
             ``--finetune-steps`` overrides it), see :mod:`moo_compress.finetune_front`.
         max_reported: M, the most configurations a method may report in the
             comparison (``benchmarks.compare``, protocol v2).
+        retry_policy: Deadlines, retries and outlier test of the runner's latency
+            measurements (:class:`~moo_compress.dispatch.RetryPolicy`; None: its
+            defaults).
 
     Attributes:
         space: The decision space.
@@ -110,6 +114,7 @@ class FleetProblem(Problem):
     generations: int = 20
     finetune_steps: int = 0
     max_reported: int = 16
+    retry_policy: RetryPolicy | None = None
 
     def __init__(
         self, space: DecisionSpace, clusters: FleetClusters, evaluator: AccuracyEvaluator

@@ -15,6 +15,7 @@ import re
 import traceback
 from pathlib import Path
 
+from moo_compress.dispatch.retry import RetryPolicy
 from moo_compress.problem import FleetCompressionProblem, FleetProblem
 
 LIMITS = {
@@ -54,6 +55,11 @@ def check_class(cls: type[FleetProblem]) -> None:
             )
     _optional_number(cls, "min_accuracy", 0.0, 1.0)
     _optional_number(cls, "max_worst_latency_ms", 0.0, None)
+    if cls.retry_policy is not None and not isinstance(cls.retry_policy, RetryPolicy):
+        raise ProblemError(
+            f"{where}.retry_policy = {cls.retry_policy!r} is not allowed; allowed: None or a "
+            "moo_compress.dispatch.RetryPolicy"
+        )
     if issubclass(cls, FleetCompressionProblem):
         if not isinstance(cls.space_options, dict):
             raise ProblemError(

@@ -54,7 +54,7 @@ from moo_compress.report import front_table, write_outputs  # noqa: E402
 from moo_compress.run_folder import STORE_NAME, FolderError, RunFolder  # noqa: E402
 from moo_compress.search import FleetSearch, SearchSettings  # noqa: E402
 from moo_compress.search_result import Progress as SearchProgress  # noqa: E402
-from moo_compress.session import make_dispatcher  # noqa: E402
+from moo_compress.session import embedded_dispatcher, make_dispatcher  # noqa: E402
 from moo_compress.store import MeasurementStore  # noqa: E402
 
 
@@ -74,10 +74,12 @@ def _security(args: argparse.Namespace) -> Security | None:
 
 
 @contextlib.contextmanager
-def _dispatcher(args: argparse.Namespace, problem: FleetProblem) -> Iterator[Dispatcher | None]:
-    """The dispatcher of ``--scheduler``, or None (the search embeds its own)."""
+def _dispatcher(args: argparse.Namespace, problem: FleetProblem) -> Iterator[Dispatcher]:
+    """The dispatcher of ``--scheduler``, or else of an embedded cluster, measuring with
+    the problem's retry policy."""
     if not args.scheduler:
-        yield None
+        with embedded_dispatcher(problem.clusters, problem.retry_policy) as dispatcher:
+            yield dispatcher
         return
     security = _security(args)
     if args.insecure and security is None:
@@ -91,7 +93,7 @@ def _dispatcher(args: argparse.Namespace, problem: FleetProblem) -> Iterator[Dis
     except (OSError, ValueError, TypeError) as exc:  # unreachable, refused, or no TLS context
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise UsageError(f"cannot connect to scheduler {args.scheduler!r}: {reason}") from None
-    dispatcher = make_dispatcher(client, problem.clusters)
+    dispatcher = make_dispatcher(client, problem.clusters, problem.retry_policy)
     try:
         yield dispatcher
     finally:

@@ -54,8 +54,10 @@ def make_dispatcher(
     """A dispatcher on ``client``'s workers for every candidate device of ``clusters``
     (see :func:`candidate_devices`)."""
     policy = policy or RetryPolicy()
-    ids = [[d.device_id for d in group] for group in candidate_devices(clusters, policy)]
-    return Dispatcher(client, ids, policy)
+    groups = candidate_devices(clusters, policy)
+    ids = [[d.device_id for d in group] for group in groups]
+    shared = {d.device_id: d.shared_resource for g in groups for d in g if d.shared_resource}
+    return Dispatcher(client, ids, policy, shared)
 
 
 @contextmanager

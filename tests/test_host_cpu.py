@@ -16,8 +16,11 @@ from torch import nn
 
 from moo_compress.config import CompressionConfig
 from moo_compress.devices.host_cpu import HostCPUDevice
+from moo_compress.dispatch import Request, RetryPolicy
+from moo_compress.fleet_clusters import FleetClusters
 from moo_compress.run import main
 from moo_compress.search_space import SearchSpace
+from moo_compress.session import embedded_dispatcher
 
 REAL_TIMING = Path(__file__).parent / "problems" / "tiny_local_cpu.py"
 
@@ -124,11 +127,94 @@ def test_a_torch_fx_trace_never_captures_another_devices_forward_pass():
     assert errors == []
 
 
-def test_real_timing_problem_runs_end_to_end_through_dask(tmp_path, capsys):
+def test_real_timing_problem_runs_end_to_end_through_dask(tmp_path, capsys, monkeypatch):
+    """... with the problem's retry policy, and no cluster degraded."""
+    policies = []
+
+    def recording(clusters, policy):
+        policies.append(policy)
+        return embedded_dispatcher(clusters, policy)
+
+    monkeypatch.setattr("moo_compress.run.embedded_dispatcher", recording)
     out = tmp_path / "run"
     assert main([str(REAL_TIMING), "--out", str(out), "--seed", "3"]) == 0
+    assert policies == [RetryPolicy(agree_rel=0.25)]
     front = pd.read_csv(out / "front.csv")
     assert len(front) >= 1 and front["measured"].all()
     for column in ("cluster_0_latency_ms", "cluster_1_latency_ms"):
         assert np.isfinite(front[column]).all() and (front[column] > 0).all()
     assert "DEGRADED" not in capsys.readouterr().out
+
+
+class SleepingHostDevice(HostCPUDevice[str]):
+    """Runs one pass that sleeps ``busy_s`` on the host thread (``hang_s`` instead in
+    its first measurement, if set) and reports 1 ms, so that the outlier check plays no
+    part; counts its measurements."""
+
+    def __init__(self, device_id: str, busy_s: float, hang_s: float = 0.0) -> None:
+        super().__init__(device_id, {8, 32}, warmup=0, min_repeats=1, max_repeats=1)
+        self.busy_s, self.hang_s = busy_s, hang_s
+        self.measured = 0
+
+    def measure(self, config: CompressionConfig):
+        self.measured += 1
+        return super().measure(config)
+
+    def build(self, config: CompressionConfig) -> str:
+        return config.digest
+
+    def forward(self, built: str, x: torch.Tensor) -> Callable[[], object]:
+        def run() -> None:
+            time.sleep(self.hang_s if self.measured == 1 and self.hang_s else self.busy_s)
+
+        return run
+
+    def _time(self, run: Callable[[], object]) -> list[float]:
+        run()
+        return [1.0]
+
+
+def _measure_through_dask(devices: list[HostCPUDevice], requests_per_device: int, policy):
+    space = _tiny_space()
+    for device in devices:
+        device.bind(space)
+    config = space.decode(space.unpruned(32)).to_json()
+    requests = [Request(c, config) for _ in range(requests_per_device) for c in range(len(devices))]
+    with embedded_dispatcher(FleetClusters.from_devices(devices), policy) as dispatcher:
+        outcomes = list(dispatcher.measure(requests))
+    return outcomes, dispatcher
+
+
+def test_devices_sharing_the_host_cpu_queue_in_the_dispatcher_not_against_their_deadline():
+    """Four devices on this CPU, three requests each, 0.4 s per measurement, a 1-s
+    deadline and no retry: every measurement succeeds at its first attempt. Waiting for
+    the host thread behind the other devices (up to 1.2 s) or behind the device's own
+    earlier requests (up to 4.4 s) is not the measurement's time; counted against the
+    deadline, it degraded resnet18_local_cpu's clusters (issue 14)."""
+    devices = [SleepingHostDevice(f"host-{i}", busy_s=0.4) for i in range(4)]
+    policy = RetryPolicy(
+        timeout_s=1.0, attempts_per_device=1, devices_per_cluster=1, outlier_min_history=0
+    )
+    outcomes, dispatcher = _measure_through_dask(devices, 3, policy)
+    assert [o.error for o in outcomes] == [None] * 12
+    assert dispatcher.degraded == {}
+    assert [d.measured for d in devices] == [3, 3, 3, 3]
+
+
+def test_a_hung_measurement_on_the_host_cpu_fails_the_devices_waiting_for_it():
+    """A measurement that hangs on the host thread past its deadline holds the CPU; a
+    device waiting for it fails after one more deadline, naming the shared resource,
+    and the dispatcher returns while the hung measurement still runs."""
+    devices = [SleepingHostDevice("hangs", busy_s=0.01, hang_s=2.0)]
+    devices.append(SleepingHostDevice("waits", busy_s=0.01))
+    policy = RetryPolicy(
+        timeout_s=0.3, attempts_per_device=1, devices_per_cluster=1, outlier_min_history=0
+    )
+    start = time.monotonic()
+    outcomes, dispatcher = _measure_through_dask(devices, 1, policy)
+    errors = {o.request.cluster: o.error for o in outcomes}
+    assert "no result within 0.3 s" in errors[0]
+    assert "its shared resource 'host-cpu' stayed busy with a timed-out attempt" in errors[1]
+    assert sorted(dispatcher.degraded) == [0, 1]
+    assert devices[1].measured == 0
+    assert time.monotonic() - start < 10

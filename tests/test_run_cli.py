@@ -18,10 +18,14 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from distributed import LocalCluster
 
+from moo_compress.dispatch import RetryPolicy
 from moo_compress.export import load_compressed
 from moo_compress.onnx_export import session
 from moo_compress.run import main
+from moo_compress.session import candidate_devices
+from moo_compress.worker_devices import register, unregister
 
 TINY = Path(__file__).parent / "problems" / "tiny_fleet.py"
 
@@ -243,6 +247,57 @@ def test_killed_run_resumes_to_the_same_front(tiny_run, tmp_path):
     assert len({(h, d, k) for _, h, d, k, _ in after}) == len(after)  # none repeated
 
 
+@pytest.fixture
+def tcp_scheduler():
+    """A plain-TCP scheduler and worker on 127.0.0.1, in this process, holding the tiny
+    problem's devices (as edge workers would hold theirs); its address."""
+    spec = importlib.util.spec_from_file_location("tiny_for_scheduler", TINY)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    clusters = module.TinyFleet(seed=3).clusters
+    devices = [d for g in candidate_devices(clusters, RetryPolicy()) for d in g]
+    tags = {register(d): 1 for d in devices}
+    try:
+        with LocalCluster(
+            n_workers=1,
+            threads_per_worker=len(devices) + 1,
+            processes=False,
+            protocol="tcp://",
+            host="127.0.0.1",
+            dashboard_address=None,
+            resources=tags,
+        ) as cluster:
+            yield cluster.scheduler_address
+    finally:
+        for d in devices:
+            unregister(d.device_id)
+
+
+def test_killed_scheduler_run_resumes_from_the_manifest_alone(
+    tiny_run, tmp_path, tcp_scheduler, capsys
+):
+    """A run measuring through ``--scheduler tcp://... --insecure`` is killed (-9) midway;
+    ``--resume --out DIR`` alone reconnects to the manifest's scheduler (with its
+    ``--insecure`` warning), keeps every committed row and finishes with the front of the
+    uninterrupted embedded run (the devices are the same)."""
+    out, _ = tiny_run
+    killed = tmp_path / "killed"
+    store = killed / "measurements.sqlite"
+    extra = ("--scheduler", tcp_scheduler, "--insecure")
+    process = _start_and_wait(killed, 20, extra=extra)
+    assert process.poll() is None, "the run ended before it could be killed"
+    process.send_signal(signal.SIGKILL)
+    process.communicate()
+    before = _rows(store)
+    assert len(before) >= 20
+    assert main(["--resume", "--out", str(killed)]) == 0
+    err = capsys.readouterr().err
+    assert f"warning: --insecure: measuring through {tcp_scheduler}" in err
+    after = _rows(store)
+    assert after[: len(before)] == before and len(after) > len(before)
+    assert (out / "front.csv").read_text() == (killed / "front.csv").read_text()
+
+
 def test_ctrl_c_stops_cleanly_and_the_printed_command_resumes_the_same_run(tmp_path):
     """Ctrl-C a run started with non-default settings in a folder whose name needs
     quoting; the printed command is the short, shell-quoted ``--resume --out DIR``, and
@@ -349,11 +404,13 @@ two runs, so only their digests within one set are checked (by ``verify``)."""
 
 def test_a_kill_at_every_output_step_leaves_the_old_or_the_new_set(tiny_run, tmp_path):
     """Chaos: a ``--resume --finetune-steps 1`` of the finished tiny run (its new output
-    set differs from the old one) is killed (SIGKILL) at each output-writing step in turn
-    (:data:`moo_compress.atomic_write.STEP_HOOK`). Every time a reader of the folder finds
-    one complete set, verified against the digests in its summary.json: the old one or
-    the new one, never a mix; a ``--resume`` then finishes with the uninterrupted new set
-    and leaves nothing stale."""
+    set differs from the old one) is stopped at each output-writing step in turn
+    (:data:`moo_compress.atomic_write.STEP_HOOK`; see tests/chaos_outputs.py: the folder
+    is copied as a ``kill -9`` at that step leaves it, and one child is really killed, at
+    the switch, to check the copies). Every time a reader of the folder finds one
+    complete set, verified against the digests in its summary.json: the old one or the
+    new one, never a mix; a ``--resume`` from each kind of leftover then finishes with
+    the uninterrupted new set and leaves nothing stale."""
     out, _ = tiny_run
     driver = Path(__file__).parent / "chaos_outputs.py"
     args = [str(TINY), "--resume", "--finetune-steps", "1"]
@@ -361,13 +418,14 @@ def test_a_kill_at_every_output_step_leaves_the_old_or_the_new_set(tiny_run, tmp
         [sys.executable, str(driver), str(out), str(tmp_path), *args],
         capture_output=True,
         text=True,
-        timeout=1500,
+        timeout=900,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(result.stdout)
     assert report["reference_status"] == 0
     steps = report["steps"]
     assert "switch to the new set" in steps and "stage front.csv" in steps, steps
+    assert len(steps) == len(report["kills"]) >= 8, steps
 
     def digests(seen: dict) -> dict:
         return {k: v for k, v in seen["files"].items() if k in COMPARED}
@@ -376,17 +434,28 @@ def test_a_kill_at_every_output_step_leaves_the_old_or_the_new_set(tiny_run, tmp
     assert old["summary"]["finetune_steps"] == 0 and new["summary"]["finetune_steps"] == 1
     assert digests(old) != digests(new)
     switched = steps.index("switch to the new set")
+    real = report["real_kill"]
+    assert real["status"] == -signal.SIGKILL and real["step"] == switched + 1
+    copied = report["kills"][switched]
+    assert real["leftovers"] == copied["leftovers"]
+    assert digests(real["seen"]) == digests(copied["after_kill"]) == digests(old)
+    kinds = set()
     for i, kill in enumerate(report["kills"]):
         seen = kill["after_kill"]
-        assert kill["status"] == -signal.SIGKILL, kill["step"]
         assert "error" not in seen and seen["summary"] is not None, (kill["step"], seen)
-        expected = old if i <= switched else new  # killed before or after the switch
+        expected = old if i <= switched else new  # stopped before or after the switch
         assert seen["summary"]["finetune_steps"] == expected["summary"]["finetune_steps"]
         assert digests(seen) == digests(expected), kill["step"]
-        resumed = kill["after_resume"]
-        assert kill["resume_status"] == 0, kill["step"]
-        assert resumed["front"] == new["front"] and digests(resumed) == digests(new)
-        assert len(resumed["sets"]) == 1 and not any(".tmp-" in n for n in resumed["top_level"])
+        kinds.add(json.dumps(kill["leftovers"]))
+        if "after_resume" in kill:
+            resumed = kill["after_resume"]
+            assert kill["resume_status"] == 0, kill["step"]
+            assert resumed["front"] == new["front"] and digests(resumed) == digests(new)
+            assert len(resumed["sets"]) == 1
+            assert not any(".tmp-" in n for n in resumed["top_level"])
+    # one resume per kind of leftover: partial new set; sealed new set and a temporary
+    # link beside the old current one; new current set beside the old one
+    assert sum("after_resume" in kill for kill in report["kills"]) == len(kinds) >= 3
 
 
 def test_non_terminal_run_prints_one_plain_line_per_generation(tiny_run):

@@ -232,6 +232,11 @@ def test_lock_is_exclusive_and_released(tmp_path):
         ("    name = '../x'\n", "Variant.name = '../x' is not allowed"),
         ("    min_accuracy = 2\n", "Variant.min_accuracy = 2 is not allowed"),
         (
+            "    retry_policy = {'timeout_s': 5}\n",
+            "Variant.retry_policy = {'timeout_s': 5} is not allowed; allowed: None or a "
+            "moo_compress.dispatch.RetryPolicy",
+        ),
+        (
             "    build_model = base.FleetCompressionProblem.build_model\n",
             "Variant does not define ",
         ),

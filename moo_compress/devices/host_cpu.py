@@ -24,7 +24,10 @@ they share is global, and one of them must own it at a time:
 
 So every :class:`HostCPUDevice` builds and times on one dedicated thread,
 :func:`on_host_thread`: one measurement on this CPU at a time, whatever the device,
-always from the same OS thread.
+always from the same OS thread. The devices say so
+(:attr:`~moo_compress.device.Device.shared_resource` ``"host-cpu"``), and the dispatcher
+submits their measurements one at a time: a measurement never waits here for another
+one while the dispatcher's deadline for it runs.
 
 Conventions: latencies are wall-clock milliseconds of one batch-1 forward pass of
 ``config.input_shape``; inputs are seeded random tensors (latency does not depend on the
@@ -50,6 +53,9 @@ from moo_compress.measurement import Measurement, median_rel_halfwidth
 
 if TYPE_CHECKING:
     from moo_compress.search_space import SearchSpace
+
+HOST_CPU = "host-cpu"
+"""The :attr:`~moo_compress.device.Device.shared_resource` of every device on this CPU."""
 
 _HOST_THREAD_NAME = "moo-compress-host-cpu"
 _HOST = ThreadPoolExecutor(max_workers=1, thread_name_prefix=_HOST_THREAD_NAME)
@@ -92,6 +98,8 @@ class HostCPUDevice(Device, Generic[Built]):
         seed: Seed of the timing (and any calibration) inputs.
         cache_size: Built models kept in memory, keyed by ``config.digest`` (LRU).
     """
+
+    shared_resource = HOST_CPU
 
     def __init__(
         self,

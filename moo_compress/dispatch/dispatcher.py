@@ -3,11 +3,16 @@
 Each device is a Dask resource ``device-<id>`` of capacity 1 on the worker that holds
 it (:mod:`moo_compress.worker_devices`); a measurement is submitted with that resource,
 so it runs only where the device is and never next to another measurement on it.
-Measurements of different devices run concurrently. The dispatcher, in the client
-process, keeps at most one attempt per device in flight, enforces deadlines, validates
-results, retries failures with backoff (:class:`~moo_compress.dispatch.retry.RetryPolicy`)
-and reports what failed on every candidate device of a cluster as a degraded cluster.
-It never touches the measurement store: the caller commits each yielded result.
+Measurements of different devices run concurrently, except on devices that share one
+resource (:attr:`Device.shared_resource <moo_compress.device.Device.shared_resource>`,
+e.g. every device timed on this machine's CPU): those are measured one at a time, each
+submitted only when the last one on the resource has ended, so that no attempt waits
+inside a worker for another one while its deadline runs. The dispatcher, in the client
+process, keeps at most one attempt per device (and per shared resource) in flight,
+enforces deadlines, validates results, retries failures with backoff
+(:class:`~moo_compress.dispatch.retry.RetryPolicy`) and reports what failed on every
+candidate device of a cluster as a degraded cluster. It never touches the measurement
+store: the caller commits each yielded result.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from __future__ import annotations
 import contextlib
 import math
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from distributed import Client, Future, wait
@@ -79,6 +84,9 @@ class Dispatcher:
         candidates: (K,) per cluster, the device ids that may measure it, the
             representative first.
         policy: Deadlines, retries and the outlier test.
+        shared: device id -> name of the resource it shares with other devices (see
+            :attr:`Device.shared_resource <moo_compress.device.Device.shared_resource>`);
+            devices absent here share nothing.
 
     Attributes:
         degraded: cluster -> reason, for clusters whose candidates all failed a request.
@@ -89,6 +97,7 @@ class Dispatcher:
         client: Client,
         candidates: Sequence[Sequence[str]],
         policy: RetryPolicy | None = None,
+        shared: Mapping[str, str] | None = None,
     ) -> None:
         self.client = client
         self.policy = policy or RetryPolicy()
@@ -102,13 +111,17 @@ class Dispatcher:
         self._checks = {
             d: OutlierCheck(p.outlier_k, p.outlier_history, p.outlier_min_history) for d in ids
         }
-        self._busy: dict[str, Future] = {}
+        shared = shared or {}
+        self._lane = {d: f"shared resource {shared[d]!r}" if d in shared else d for d in ids}
+        self._busy: dict[str, Future] = {}  # lane -> its latest attempt
+        self._overdue: dict[Future, float] = {}  # attempt past its deadline -> since when
 
     def measure(self, requests: Sequence[Request]) -> Iterator[Outcome]:
         """Measure ``requests`` concurrently; yield each outcome as it is final.
 
-        A request of a degraded cluster fails at once. Requests of one device run one
-        after another, in batch order (retries go to the back).
+        A request of a degraded cluster fails at once. Requests of one device (or of
+        the devices of one shared resource) run one after another, in batch order
+        (retries go to the back).
         """
         waiting = [_Job(i, r) for i, r in enumerate(requests)]
         in_flight: dict[Future, tuple[_Job, str, float]] = {}
@@ -121,8 +134,7 @@ class Dispatcher:
                 elif job.not_before <= now and self._submit(job, now, in_flight):
                     continue
                 elif self._stuck(job, now):
-                    reason = "its device stayed busy with a timed-out attempt"
-                    yield from self._fail(job, reason, now, still_waiting)
+                    yield from self._fail(job, self._stuck_reason(job), now, still_waiting)
                 else:
                     still_waiting.append(job)
             waiting = still_waiting
@@ -134,6 +146,7 @@ class Dispatcher:
                     yield from self._finished(future, job, device_id, now, waiting)
                 elif now > deadline:
                     del in_flight[future]  # left in _busy until it really ends
+                    self._overdue[future] = deadline
                     yield from self._fail(
                         job, f"no result within {self.policy.timeout_s:g} s", now, waiting
                     )
@@ -142,23 +155,43 @@ class Dispatcher:
         """Cancel attempts still running after their deadline."""
         self.client.cancel(list(self._busy.values()))
         self._busy.clear()
+        self._overdue.clear()
 
     # ------------------------------------------------------------------ internals
     def _device(self, job: _Job) -> str:
         return self.candidates[job.request.cluster][job.device]
 
+    def _lane_of(self, job: _Job) -> str:
+        """The device of ``job``, or the shared resource it measures on."""
+        return self._lane[self._device(job)]
+
     def _stuck(self, job: _Job, now: float) -> bool:
-        """Whether ``job`` has waited longer than a deadline for its busy device."""
-        return job.waiting_since is not None and now - job.waiting_since > self.policy.timeout_s
+        """Whether ``job`` has waited longer than a deadline for a device (or shared
+        resource) that stays busy with an attempt past its own deadline.
+
+        Waiting behind attempts still within their deadlines never counts: a batch
+        queues many requests per device."""
+        overdue = self._overdue.get(self._busy.get(self._lane_of(job)))
+        if overdue is None or job.waiting_since is None:
+            return False
+        return now - max(overdue, job.waiting_since) > self.policy.timeout_s
+
+    def _stuck_reason(self, job: _Job) -> str:
+        lane = self._lane_of(job)
+        if lane == self._device(job):
+            return "its device stayed busy with a timed-out attempt"
+        return f"its {lane} stayed busy with a timed-out attempt"
 
     def _submit(self, job: _Job, now: float, in_flight: dict) -> bool:
         """Submit ``job`` unless its device is still busy; whether it was submitted."""
         device_id = self._device(job)
-        busy = self._busy.get(device_id)
+        lane = self._lane[device_id]
+        busy = self._busy.get(lane)
         if busy is not None and not busy.done():
             if job.waiting_since is None:
                 job.waiting_since = now
             return False
+        self._overdue.pop(busy, None)
         future = self.client.submit(
             measure_on_worker,
             device_id,
@@ -166,7 +199,7 @@ class Dispatcher:
             resources={resource_tag(device_id): 1},
             pure=False,
         )
-        self._busy[device_id] = future
+        self._busy[lane] = future
         job.waiting_since = None
         in_flight[future] = (job, device_id, now + self.policy.timeout_s)
         return True
@@ -186,7 +219,7 @@ class Dispatcher:
     def _finished(
         self, future: Future, job: _Job, device_id: str, now: float, waiting: list[_Job]
     ) -> Iterator[Outcome]:
-        self._busy.pop(device_id, None)
+        self._busy.pop(self._lane[device_id], None)
         try:
             measurement = Measurement(device_id, future.result())
         except Exception as exc:  # a device's failure, reported and retried

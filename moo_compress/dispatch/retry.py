@@ -18,9 +18,13 @@ class RetryPolicy:
     ``devices_per_cluster`` candidates have failed it, the cluster is *degraded*.
 
     Attributes:
-        timeout_s: Deadline of one attempt in s, counted from its submission. A device
-            still busy with an attempt that missed its deadline counts as failing the
-            next attempt if it stays busy for another ``timeout_s``.
+        timeout_s: Deadline of one attempt in s, counted from its submission (an
+            attempt is submitted only when its device, and the resource it shares with
+            other devices if any, is free, so the deadline covers the measurement
+            alone). A device (or shared resource) still busy with an attempt that
+            missed its deadline counts as failing the next attempt if it stays busy
+            for another ``timeout_s``; waiting behind attempts within their deadlines
+            never counts.
         attempts_per_device: Attempts on one device before moving to the next one.
         devices_per_cluster: Candidate devices tried per cluster (the representative
             first, then other members of the cluster).

@@ -4,7 +4,9 @@ by two torch devices, each its own cluster, measured through the embedded Dask c
 Both time with one thread: a 2-thread timing on a 2-core machine that also runs other
 jobs is noisy enough to fail the dispatcher's confirmation of first medians (seen once
 at a load average of 13), and what this problem tests is two devices measured
-concurrently through Dask, not thread scaling."""
+concurrently through Dask, not thread scaling. Medians confirm each other within 25 %,
+as in problems/resnet18_local_cpu.py (the load of a shared machine changes between two
+measurements)."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ import torch
 from torch import nn
 
 from moo_compress.devices.local_cpu import LocalCPUDevice
+from moo_compress.dispatch import RetryPolicy
 from moo_compress.problem import FleetCompressionProblem
 
 FAST_TIMING = {"warmup": 2, "min_repeats": 10, "max_repeats": 40, "max_seconds": 0.3}
@@ -25,6 +28,7 @@ class TinyLocalCPU(FleetCompressionProblem):
     accuracy_budget = 18
     pop_size = 6
     generations = 2
+    retry_policy = RetryPolicy(agree_rel=0.25)
 
     def build_model(self):
         model = nn.Sequential(
