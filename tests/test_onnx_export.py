@@ -92,6 +92,8 @@ def test_resnet18_int8_agrees_and_is_a_quarter_of_the_float_file(resnet18):
     twin, proto = twins[8]
     inputs = torch.randn(24, 3, 224, 224, generator=generator)
     top1, max_diff = agreement(twin, session(proto), inputs, batch=8)
+    print(f"ResNet18 at 8 bits: top-1 agreement {top1:.4f}, max-abs {max_diff:.4g}, ONNX file")
+    print(f"{sizes[8]:,} of {sizes[32]:,} bytes ({sizes[8] / sizes[32]:.1%})")
     assert top1 >= 0.99, (top1, max_diff)
     types = {i.data_type for i in proto.graph.initializer if i.name.endswith("_quantized")}
     assert types == {TensorProto.INT8}
