@@ -184,3 +184,15 @@ def test_export_raises_no_deprecation_warning(digits, tmp_path):
     messages = [str(w.message) for w in caught]
     deprecated = [m for m in messages if "deprecat" in m.lower() and ("jit" in m or ".ao" in m)]
     assert deprecated == []
+
+
+def test_torchlib_ops_are_listed_once_per_process():
+    apis = pytest.importorskip("onnxscript._framework_apis.torch_2_11")
+    model = nn.Sequential(
+        nn.Conv2d(3, 4, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 2)
+    ).eval()
+    x = torch.randn(1, 3, 8, 8)
+    first, second = export_onnx(model, [x]), export_onnx(model, [x])
+    assert first.SerializeToString() == second.SerializeToString()
+    info = apis.get_torchlib_ops.cache_info()
+    assert info.misses == 1 and info.hits >= 1
