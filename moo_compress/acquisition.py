@@ -74,6 +74,7 @@ class FleetAcquisition:
         self._rows: dict[bytes, np.ndarray] = {}
         self.similarity: FleetSimilarity | None = None
         self.stopped_early = False
+        self.stop_reason: str | None = None
         self.rounds = 0
         self._rounds_below = 0
 
@@ -144,7 +145,7 @@ class FleetAcquisition:
         below = front.size and best < noise_floor_hv(front, ref, scale, self.rel_noise)
         self._rounds_below = self._rounds_below + 1 if below else 0
         if self._rounds_below >= self.patience:
-            self.stopped_early = True
+            self.stop(f"expected improvement below the noise floor for {self.patience} rounds")
             return []
         picks = choose_pairs(samples, weights, front, ref, scale, out_costs, closed, n_pairs)
         chosen = [(i, j) for i, j, _ in picks]
@@ -162,6 +163,10 @@ class FleetAcquisition:
         index = np.flatnonzero(active)
         return [(i, int(index[j - 1])) for i, j in chosen]
 
+    def stop(self, reason: str) -> None:
+        """Measure nothing more, for ``reason`` (one line, recorded)."""
+        self.stopped_early, self.stop_reason = True, reason
+
     def _front(self, clusters: FleetClusters, weights: np.ndarray) -> np.ndarray:
         """(p, 3) predicted objectives of the measured configurations' non-dominated set."""
         if not self._rows:
@@ -178,5 +183,6 @@ class FleetAcquisition:
             "rule": "decoupled EHVI of (loss, fleet average, worst cluster)",
             "rounds": self.rounds,
             "stopped_early": self.stopped_early,
+            "stop_reason": self.stop_reason,
             "fleet_similarity": None if self.similarity is None else self.similarity.as_dict(),
         }

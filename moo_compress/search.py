@@ -28,10 +28,11 @@ from pymoo.util.nds.non_dominated_sorting import NonDominatedSorting
 
 from moo_compress.accuracy import AccuracyEvaluator
 from moo_compress.acquisition import REFERENCE, FleetAcquisition
+from moo_compress.candidate_pool import CandidatePool
 from moo_compress.dispatch import Dispatcher
 from moo_compress.fleet_clusters import FleetClusters
 from moo_compress.front_choice import greedy_hv_subset
-from moo_compress.nsga import make_nsga2
+from moo_compress.nsga import make_nsga2, optimise
 from moo_compress.problem import FleetProblem
 from moo_compress.search_result import MeasuredRows, Progress, SearchResult
 from moo_compress.search_settings import SearchSettings
@@ -44,6 +45,11 @@ from surrogates.latency_model import LatencyModel, gp_latency_model
 from surrogates.transfer_switch import TransferSwitch
 
 __all__ = ["FleetSearch", "Progress", "SearchResult", "SearchSettings"]
+
+N_REFERENCE = 2
+"""Reference rows measured beside the final front on every cluster (reserved)."""
+POOL_SIZE = 128
+"""Candidates an EHVI round considers: the best predicted layers of the pool."""
 
 
 class FleetSearch:
@@ -90,7 +96,7 @@ class FleetSearch:
         evaluator = problem.evaluator if evaluator is None else evaluator
         clusters = problem.clusters if clusters is None else clusters
         self.session = MeasurementSession(self.space, clusters, evaluator, store, dispatcher)
-        n_final = self.front_cap + 2  # the final front and 2 reference rows
+        n_final = self.front_cap + N_REFERENCE
         self.n_reserved = n_final * clusters.k
         self.latency_policy = ActiveLearningPolicy(
             rel_std_threshold=settings.rel_std_threshold,
@@ -131,6 +137,7 @@ class FleetSearch:
             if settings.acquisition == "ehvi"
             else None
         )
+        self.pool = CandidatePool()
 
     @property
     def clusters(self) -> FleetClusters:
@@ -178,6 +185,8 @@ class FleetSearch:
                 self.accuracy_policy.spend(0)
         self.latency_model.refit()
         self.objectives.fit_accuracy()
+        if self.acquisition is not None:
+            self.pool.add(initial)
 
         algorithm = make_nsga2(s.pop_size, self._initial_population(self.problem.anchors()))
         algorithm.setup(self.problem, termination=("n_gen", s.generations), seed=s.seed)
@@ -186,10 +195,9 @@ class FleetSearch:
             offspring = algorithm.ask()
             self._learn(offspring.get("X").astype(int))
             if self.acquisition is not None:
-                pool = [offspring.get("X")]
-                if algorithm.pop is not None and len(algorithm.pop):
-                    pool.append(algorithm.pop.get("X"))
-                self._acquire(np.unique(np.vstack(pool).astype(int), axis=0), len(history))
+                self.pool.add(offspring.get("X").astype(int))
+                left = s.generations - len(history)
+                self._acquire(-(-self.latency_policy.remaining() // max(1, left)))
             if algorithm.pop is not None and len(algorithm.pop):
                 self._evaluate(algorithm, algorithm.pop, skip_already_evaluated=False)
             self._evaluate(algorithm, offspring)
@@ -206,7 +214,12 @@ class FleetSearch:
                 )
             )
             self.on_progress(history[-1])
-        return self._finish(algorithm.opt.get("X").astype(int), history)
+        front = algorithm.opt.get("X").astype(int)
+        if self.acquisition is not None:
+            self._explore(algorithm.pop.get("X").astype(int))
+            self._spend_slack(front)
+            front = np.vstack([front, self.pool.best(self._predicted, 1)])
+        return self._finish(front, history)
 
     def _evaluate(self, algorithm, population, **options) -> None:
         """Objectives of ``population`` from the surrogates, on the clusters now."""
@@ -258,22 +271,87 @@ class FleetSearch:
         if self.acquisition is not None:
             self.acquisition.observe(pairs, values, self.clusters.k)
 
-    def _acquire(self, X: np.ndarray, generation: int) -> None:
-        """EHVI acquisition on the pool ``X``: the remaining budget spread evenly over the
-        generations left, then a refit."""
-        left = self.settings.generations - generation
-        n = -(-self.latency_policy.remaining() // max(1, left))
+    def _acquire(self, n: int) -> bool:
+        """One EHVI round: up to ``n`` pairs from the best :data:`POOL_SIZE` candidates of
+        the pool, measured, then a refit; whether anything was measured."""
+        X = self.pool.best(self._predicted, POOL_SIZE)
         known = np.array([[self.session.known(x, c) for c in range(self.clusters.k)] for x in X])
         picks = self.acquisition.select(X, self.clusters, known, n, self.reference_scale())
         if picks:
             self._measure([(X[i], c) for i, c in picks])
             self.latency_model.refit()
+        return bool(picks)
+
+    def _spend_slack(self, opt: np.ndarray) -> None:
+        """After the last generation, under ``"ehvi"``: spend what the reservation for the
+        final front leaves over (front configurations measured during the search cost
+        nothing at the end), one round of at most a generation's share at a time, until
+        only the final front's and the reference rows' missing pairs are left or the
+        acquisition stops early."""
+        share = max(1, -(-self.latency_policy.budget_total // max(1, self.settings.generations)))
+        while not self.acquisition.stopped_early:
+            front = self._choose(np.vstack([opt, self.pool.best(self._predicted, 1)]))
+            needed = self._unmeasured(front) + N_REFERENCE * self.clusters.k
+            spare = self._left() - needed
+            n = min(share, spare)
+            if n < 1:
+                return
+            self.latency_policy.budget_total += n  # released from the reservation
+            if not self._acquire(n):
+                self.acquisition.stop(
+                    f"no candidate has a pair left to measure ({spare} of the budget unspent)"
+                )
+
+    def _explore(self, start: np.ndarray) -> None:
+        """NSGA-II on the posterior from the population ``start``, ``settings.generations``
+        generations more, measuring no latency; every row it evaluates joins the pool.
+        Surrogate evaluations cost microseconds; a cheap evaluator's accuracy is real (at
+        most ``pop_size * generations`` more evaluations)."""
+
+        def objectives(X: np.ndarray) -> np.ndarray:
+            self.pool.add(X)
+            return self._posterior(X)[0]
+
+        n_constr = self._posterior(start[:1])[1].shape[1]
+        optimise(
+            self.problem,
+            objectives,
+            3,
+            self.settings.seed,
+            constraints=(lambda X: self._posterior(X)[1]) if n_constr else None,
+            n_constr=n_constr,
+            generations=self.settings.generations,
+            start=start,
+        )
+
+    def _left(self) -> int:
+        """Latency measurements of the budget not yet spent (reservation included)."""
+        policy = self.latency_policy
+        return self.settings.budget - (policy.budget_total - policy.remaining())
+
+    def _unmeasured(self, X: np.ndarray) -> int:
+        """Pairs of ``X`` on the active clusters whose latency is not known yet."""
+        active = np.flatnonzero(self.clusters.active)
+        return sum(not self.session.known(x, int(c)) for x in X for c in active)
+
+    def _posterior(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(N, 3) objectives and (N, c) constraint values of ``X`` under the posterior
+        mean (feasible where <= 0)."""
+        mean, _ = self.objectives.predict_latency(X)
+        accuracy, _ = self.objectives.predict_accuracy(X)
+        F = self.problem.objectives(accuracy, mean, self.clusters)
+        return F, self.problem.constraint_values(X, accuracy, mean, self.clusters)
+
+    def _predicted(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(N, 3) predicted objectives of ``X`` and (N,) bool predicted feasibility."""
+        F, G = self._posterior(X)
+        return F, np.all(G <= 0, axis=1)
 
     def _finish(self, front: np.ndarray, history: list[Progress]) -> SearchResult:
         """Measure the predicted front for real, keep its non-dominated measured
         configurations, measure the reference rows, and drop front configurations that a
         reference row dominates (reported, not hidden)."""
-        front = self._choose(np.unique(front, axis=0))
+        front = self._choose(front)
         latency, accuracy = self.objectives.measure_rows(front)
         F = self.problem.objectives(accuracy, latency, self.clusters)
         G = self.problem.constraint_values(front, accuracy, latency, self.clusters)
@@ -327,20 +405,26 @@ class FleetSearch:
         return min(self.settings.pop_size, self.settings.max_front)
 
     def _choose(self, front: np.ndarray) -> np.ndarray:
-        """At most :attr:`front_cap` rows of ``front`` to measure: by greedy hypervolume
-        contribution of the predicted objectives under ``"ehvi"`` (then, if fewer add
-        volume, the rest evenly spread), else evenly spread."""
-        if len(front) <= self.front_cap:
-            return front
+        """At most :attr:`front_cap` distinct rows of ``front`` to measure. Under
+        ``"ehvi"``: by greedy hypervolume contribution of the predicted objectives (then,
+        if fewer add volume, the rest evenly spread), each taken only while its missing
+        pairs fit in the budget left beside the reference rows. Else evenly spread."""
+        front = np.unique(front, axis=0)
         if self.acquisition is None:
-            return self._spread(front)
-        mean, _ = self.objectives.predict_latency(front)
-        accuracy, _ = self.objectives.predict_accuracy(front)
-        F = np.column_stack([1.0 - accuracy, self.clusters.fleet_objectives(mean)])
-        chosen = greedy_hv_subset(F / self.reference_scale(), self.front_cap, REFERENCE)
+            return front if len(front) <= self.front_cap else self._spread(front)
+        F, _ = self._predicted(front)
+        F = F / self.reference_scale()
+        chosen = greedy_hv_subset(F, min(len(front), 2 * self.front_cap), REFERENCE)
         rest = np.setdiff1d(np.arange(len(front)), chosen)
-        fill = self._spread(front[rest], self.front_cap - len(chosen)) if len(rest) else front[:0]
-        return np.vstack([front[chosen], fill])
+        order = np.concatenate([front[chosen], self._spread(front[rest])])
+        allowance = self._left() - N_REFERENCE * self.clusters.k
+        rows = []
+        for x in order:
+            cost = self._unmeasured(x[None])
+            if len(rows) < self.front_cap and cost <= allowance:
+                rows.append(x)
+                allowance -= cost
+        return np.array(rows, dtype=np.int64).reshape(-1, front.shape[1])
 
     def _spread(self, front: np.ndarray, n: int | None = None) -> np.ndarray:
         """At most ``n`` (default :attr:`front_cap`) rows of ``front``, evenly spaced along

@@ -31,9 +31,9 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.compare.metrics import non_dominated_index
-from benchmarks.compare.nsga import optimise
 from benchmarks.compare.protocol import choose
 from benchmarks.compare.task import Task
+from moo_compress.nsga import optimise
 
 ORACLE_EFFORT = 2
 """Population and generations of the oracle NSGA-II runs, as multiples of the problem's."""

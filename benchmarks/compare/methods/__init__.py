@@ -15,7 +15,7 @@ from benchmarks.compare.methods.hdap import hdap
 from benchmarks.compare.methods.mobo import mobo
 from benchmarks.compare.methods.nominal import nominal
 from benchmarks.compare.methods.oneproxy import oneproxy
-from benchmarks.compare.methods.ours import ours, ours_notransfer
+from benchmarks.compare.methods.ours import ours, ours_v1
 from benchmarks.compare.methods.random_search import random_search
 from benchmarks.compare.result import MethodResult
 from benchmarks.compare.task import Task
@@ -24,7 +24,7 @@ Runner = Callable[[Task, int], MethodResult]
 
 METHODS: dict[str, Runner] = {
     "ours": ours,
-    "ours_notransfer": ours_notransfer,
+    "ours_v1": ours_v1,
     "hdap": hdap,
     "oneproxy": oneproxy,
     "mobo": mobo,

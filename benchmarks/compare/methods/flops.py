@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from benchmarks.compare.nsga import optimise
 from benchmarks.compare.protocol import new_meter, report
 from benchmarks.compare.result import MethodResult
 from benchmarks.compare.task import Task
+from moo_compress.nsga import optimise
 
 
 def flops(task: Task, seed: int) -> MethodResult:

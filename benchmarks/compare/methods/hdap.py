@@ -30,11 +30,11 @@ from sklearn.cluster import KMeans
 from sklearn.ensemble import GradientBoostingRegressor
 from sklearn.metrics import silhouette_score
 
-from benchmarks.compare.nsga import optimise
 from benchmarks.compare.protocol import new_meter, report
 from benchmarks.compare.result import MethodResult
 from benchmarks.compare.task import Task
 from moo_compress.device import Device
+from moo_compress.nsga import optimise
 
 FLOORS = (0.90, 0.95, 0.99)
 """Accuracy floors, relative to the uncompressed accuracy; 0.90 is HDAP's."""

@@ -23,7 +23,7 @@ from moo_compress.fleet_clusters import FleetClusters
 def nominal(task: Task, seed: int) -> MethodResult:
     nominal_clusters = FleetClusters.from_devices([task.nominal_device()])
     search_budget = task.budget - task.verification_cost
-    result, rows = fleet_search(task, seed, False, search_budget, nominal_clusters)
+    result, rows = fleet_search(task, seed, search_budget, nominal_clusters)
     searched = store_log(task, rows, clusters=False)
     meter = new_meter(task, task.budget - len(searched))
     X = np.asarray(result.X)

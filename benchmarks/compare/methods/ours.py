@@ -1,10 +1,14 @@
-"""``ours``: clustered GP surrogates with active learning inside NSGA-II.
+"""``ours``: the fleet search, clustered GP surrogates with active learning in NSGA-II.
 
 :class:`~moo_compress.search.FleetSearch` as the runner uses it, with the problem's
-default settings, the task's measurement budget and ``max_front = M``: one multi-task
-GP across clusters (``transfer=True``) or independent GPs per cluster
-(``transfer=False``). Its budget includes re-measuring its final front (at most M
-configurations) for real on every cluster; that front is its report.
+default settings, the task's measurement budget and ``max_front = M``:
+
+* ``ours``: the runner's default acquisition (:class:`~moo_compress.search.SearchSettings`);
+* ``ours_v1``: the uncertainty policy with one multi-task GP across clusters, the search
+  before issue 13 (an ablation of search v2).
+
+Its budget includes re-measuring its final front (at most M configurations) for real on
+every cluster; that front is its report.
 """
 
 from __future__ import annotations
@@ -28,21 +32,22 @@ from moo_compress.store import MeasurementStore
 def fleet_search(
     task: Task,
     seed: int,
-    transfer: bool,
     budget: int,
     clusters: FleetClusters | None = None,
+    **options,
 ) -> tuple[SearchResult, pd.DataFrame]:
     """Run a FleetSearch on the task's problem with ``budget`` latency measurements, the
     task's accuracy and ``max_front = M``, on ``clusters`` (default: the problem's), in a
-    throw-away store; its result and the store's latency rows in the order taken."""
+    throw-away store; its result and the store's latency rows in the order taken.
+    ``options``: other :class:`SearchSettings` (default: the runner's)."""
     problem = task.problem
     settings = SearchSettings(
         budget=budget,
         pop_size=problem.pop_size,
         generations=problem.generations,
         max_front=task.max_reported,
-        transfer=transfer,
         seed=seed,
+        **options,
     )
     with tempfile.TemporaryDirectory() as folder:
         store = MeasurementStore(Path(folder) / "m.sqlite", fingerprint(problem), "compare")
@@ -77,16 +82,16 @@ def store_log(task: Task, rows: pd.DataFrame, clusters: bool) -> tuple[Entry, ..
     return tuple(entries)
 
 
-def _ours(task: Task, seed: int, transfer: bool) -> MethodResult:
-    result, rows = fleet_search(task, seed, transfer, task.budget)
+def _ours(task: Task, seed: int, **options) -> MethodResult:
+    result, rows = fleet_search(task, seed, task.budget, **options)
     return MethodResult(np.asarray(result.X), store_log(task, rows, clusters=True))
 
 
 def ours(task: Task, seed: int) -> MethodResult:
-    """Multi-task GP across clusters (transfer on)."""
-    return _ours(task, seed, transfer=True)
+    """The runner's default search."""
+    return _ours(task, seed)
 
 
-def ours_notransfer(task: Task, seed: int) -> MethodResult:
-    """Independent GP per cluster (transfer off)."""
-    return _ours(task, seed, transfer=False)
+def ours_v1(task: Task, seed: int) -> MethodResult:
+    """The uncertainty policy and one multi-task GP (the search before issue 13)."""
+    return _ours(task, seed, acquisition="policy", transfer=True)
