@@ -102,9 +102,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--acquisition",
         choices=ACQUISITIONS,
-        default="policy",
-        help="which measurements to take: the uncertainty policy, or search v2's decoupled "
-        "fleet EHVI with the transfer switch and a greedy-hypervolume final front",
+        default="ehvi",
+        help="which measurements to take: search v2's decoupled fleet EHVI with the transfer "
+        "switch and a greedy-hypervolume final front (default), or the uncertainty policy",
     )
     parser.add_argument(
         "--resume",

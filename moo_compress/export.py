@@ -51,6 +51,9 @@ from moo_compress.weights import load_weights_file
 FORMATS = ("state_dict", "pt2", "onnx")
 """Formats :func:`export_model` writes (all by default)."""
 
+FILES = {"state_dict": "state_dict.pt", "pt2": "model.pt2", "onnx": "model.onnx"}
+"""The file each format writes."""
+
 PT2_TOLERANCE = 1e-4
 """Largest max-abs logit difference between a reloaded ExportedProgram and the model."""
 
@@ -65,7 +68,10 @@ def export_model(
     """Write ``model`` (compressed with ``config`` and recovered) to ``folder``.
 
     A format that cannot be written (e.g. a layer ONNX cannot export) does not stop the
-    others: its one-line reason goes to ``export.json`` and to stderr.
+    others: its one-line reason goes to ``export.json`` and to stderr. Exporting more
+    formats of the same configuration into a folder adds to it (``export.json`` keeps
+    the earlier formats' checks); a folder holding another configuration's export loses
+    that export's model files, so that it never mixes two configurations.
 
     Args:
         model: The compressed, calibrated model (not modified).
@@ -87,9 +93,12 @@ def export_model(
         torch.randn((8, *config.input_shape[1:]), generator=torch.Generator().manual_seed(0))
     ]
     folder.mkdir(parents=True, exist_ok=True)
+    report = _previous_report(folder, config.digest)
+    for fmt in formats:
+        report.pop(fmt, None)
+        report["errors"].pop(fmt, None)
     (folder / "config.json").write_text(config.to_json())
     written = ["config.json"]
-    report: dict = {"config_digest": config.digest, "errors": {}}
     writers = {"state_dict": _write_state_dict, "pt2": _write_pt2, "onnx": _write_onnx}
     for fmt in FORMATS:
         if fmt not in formats:
@@ -106,13 +115,27 @@ def export_model(
     return [*written, "export.json"]
 
 
+def _previous_report(folder: Path, digest: str) -> dict:
+    """``folder``'s ``export.json`` if it is an export of the configuration ``digest``;
+    otherwise a fresh report, after removing the model files of any other export."""
+    try:
+        report = json.loads((folder / "export.json").read_text())
+        if report.get("config_digest") == digest and isinstance(report.get("errors"), dict):
+            return report
+    except (OSError, ValueError):
+        pass
+    for name in FILES.values():
+        (folder / name).unlink(missing_ok=True)
+    return {"config_digest": digest, "errors": {}}
+
+
 class ExportCheckError(ValueError):
     """An exported file, loaded back, does not reproduce the model."""
 
 
 def _write_state_dict(model, config, folder, batches) -> tuple[str, dict]:
-    torch.save(model.state_dict(), folder / "state_dict.pt")
-    return "state_dict.pt", {}
+    torch.save(model.state_dict(), folder / FILES["state_dict"])
+    return FILES["state_dict"], {}
 
 
 def _write_pt2(model, config, folder, batches) -> tuple[str, dict]:
@@ -125,23 +148,24 @@ def _write_pt2(model, config, folder, batches) -> tuple[str, dict]:
     except Exception as exc:
         line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ExportCheckError(f"torch.export failed: {line}") from exc
-    torch.export.save(program, folder / "model.pt2")
-    loaded = torch.export.load(folder / "model.pt2").module()
+    path = folder / FILES["pt2"]
+    torch.export.save(program, path)
+    loaded = torch.export.load(path).module()
     with torch.no_grad():
         diff = float((loaded(x) - model(x)).abs().max())
     if diff > PT2_TOLERANCE:
-        (folder / "model.pt2").unlink()
+        path.unlink()
         raise ExportCheckError(
             f"model.pt2 loaded back differs from the model by {diff:.3g} (> {PT2_TOLERANCE})"
         )
-    return "model.pt2", {"max_abs_diff": diff}
+    return path.name, {"max_abs_diff": diff}
 
 
 def _write_onnx(model, config, folder, batches) -> tuple[str, dict]:
     proto = export_onnx(model, batches)
-    save_onnx(proto, folder / "model.onnx")
+    save_onnx(proto, folder / FILES["onnx"])
     top1, max_diff = agreement(model, session(proto), torch.cat(batches))
-    return "model.onnx", {
+    return FILES["onnx"], {
         "opset": proto.opset_import[0].version,
         "top1_agreement": top1,
         "max_abs_logit_diff": max_diff,
@@ -273,11 +297,12 @@ def main(argv: list[str] | None = None) -> int:
     except (UsageError, ProblemFileError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    report = json.loads((out / "export.json").read_text())
-    for fmt, reason in report["errors"].items():
+    errors = json.loads((out / "export.json").read_text())["errors"]
+    errors = {fmt: reason for fmt, reason in errors.items() if fmt in formats}
+    for fmt, reason in errors.items():
         print(f"error: {fmt}: {reason}", file=sys.stderr)
     print(f"row {row}: wrote {', '.join(files)} to {out}")
-    return 2 if report["errors"] else 0
+    return 2 if errors else 0
 
 
 if __name__ == "__main__":

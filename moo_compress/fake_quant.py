@@ -6,8 +6,8 @@ Conventions:
       float16 and computed in float32.
     * ``bits <= 8``: integer emulation: weights per output channel, symmetric, narrow
       range ``[-(2**(b-1) - 1), 2**(b-1) - 1]`` (``torch.fake_quantize_per_channel_affine``);
-      input activations per tensor, affine, ``[0, 2**b - 1]``, with a min/max observer
-      (``torch.ao.quantization.FakeQuantize``).
+      input activations per tensor, affine, ``[0, 2**b - 1]``, with a running min/max
+      observer (:class:`ActivationQuant`, ``torch.fake_quantize_per_tensor_affine``).
 
 Gradients pass straight through (torch's fake-quant ops), so a compressed model can be
 fine-tuned as it is.
@@ -20,9 +20,60 @@ from collections.abc import Iterable
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.ao.quantization import FakeQuantize, MinMaxObserver
 
 from moo_compress.config import FLOAT_BITS, HALF_BITS
+
+
+class ActivationQuant(nn.Module):
+    """Per-tensor affine fake quantisation of activations to ``[0, 2**bits - 1]``, with
+    a running min/max observer (what torch.ao's deprecated ``FakeQuantize`` with a
+    ``MinMaxObserver`` computed, with the same formulas).
+
+    While ``observing`` is true, every forward pass widens the observed range
+    ``[min_val, max_val]`` and sets from it (the range always includes 0)::
+
+        scale = max((max(max_val, 0) - min(min_val, 0)) / quant_max, float32 eps)
+        zero_point = clamp(-round(min(min_val, 0) / scale), 0, quant_max)
+
+    The output is ``(clamp(round(x / scale) + zero_point, 0, quant_max) - zero_point) *
+    scale``, shape of ``x``; the gradient passes straight through inside the range.
+
+    Buffers (in the state dict, so a loaded model keeps its range and mode):
+        scale: (1,) float32. zero_point: (1,) int32. min_val, max_val: () float32,
+        +inf and -inf until something is observed. observing: () bool.
+    """
+
+    def __init__(self, bits: int) -> None:
+        super().__init__()
+        self.quant_min, self.quant_max = 0, 2**bits - 1
+        self.register_buffer("scale", torch.tensor([1.0]))
+        self.register_buffer("zero_point", torch.tensor([0], dtype=torch.int32))
+        self.register_buffer("min_val", torch.tensor(float("inf")))
+        self.register_buffer("max_val", torch.tensor(float("-inf")))
+        self.register_buffer("observing", torch.tensor(True))
+
+    def observe(self, on: bool) -> None:
+        """Turn the observer on (the range keeps widening) or off (the range is frozen)."""
+        self.observing.fill_(on)
+
+    def reset(self) -> None:
+        """Forget the observed range (the scale and zero point stay until the next pass)."""
+        self.min_val.fill_(float("inf"))
+        self.max_val.fill_(float("-inf"))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.observing and x.numel():
+            low, high = torch.aminmax(x.detach().float())
+            self.min_val.copy_(torch.minimum(self.min_val, low))
+            self.max_val.copy_(torch.maximum(self.max_val, high))
+            low, high = self.min_val.clamp(max=0), self.max_val.clamp(min=0)
+            scale = ((high - low) / float(self.quant_max)).clamp(min=torch.finfo(torch.float32).eps)
+            zero_point = (self.quant_min - torch.round(low / scale)).to(torch.int32)
+            self.scale.copy_(scale.reshape(1))
+            self.zero_point.copy_(zero_point.clamp(self.quant_min, self.quant_max).reshape(1))
+        return torch.fake_quantize_per_tensor_affine(
+            x, self.scale, self.zero_point, self.quant_min, self.quant_max
+        )
 
 
 class QuantizedLayer(nn.Module):
@@ -40,13 +91,7 @@ class QuantizedLayer(nn.Module):
         self.layer = layer
         self.bits = bits
         if bits <= 8:
-            self.act_quant = FakeQuantize(
-                observer=MinMaxObserver,
-                quant_min=0,
-                quant_max=2**bits - 1,
-                dtype=torch.quint8,
-                qscheme=torch.per_tensor_affine,
-            )
+            self.act_quant = ActivationQuant(bits)
 
     def quantized_weight(self) -> torch.Tensor:
         """Weight tensor after fake quantisation (same shape as ``layer.weight``)."""
@@ -91,16 +136,16 @@ def calibrate(model: nn.Module, batches: Iterable[torch.Tensor]) -> nn.Module:
     Until it is calibrated, a model's activation observers keep learning from every
     forward pass. Returns ``model`` in eval mode.
     """
-    fake_quants = [m for m in model.modules() if isinstance(m, FakeQuantize)]
+    fake_quants = [m for m in model.modules() if isinstance(m, ActivationQuant)]
     for fq in fake_quants:
-        fq.activation_post_process.reset_min_max_vals()
-        fq.enable_observer()
+        fq.reset()
+        fq.observe(True)
     model.eval()
     with torch.no_grad():
         for batch in batches:
             model(batch)
     for fq in fake_quants:
-        fq.disable_observer()
+        fq.observe(False)
     return model
 
 

@@ -14,9 +14,8 @@ from itertools import cycle, islice
 
 import torch
 from torch import nn
-from torch.ao.quantization import FakeQuantize
 
-from moo_compress.fake_quant import calibrate
+from moo_compress.fake_quant import ActivationQuant, calibrate
 
 
 def reestimate_batchnorm(model: nn.Module, batches: Sequence[torch.Tensor]) -> nn.Module:
@@ -74,8 +73,8 @@ def fine_tune(
             f"{len(batches)} batches"
         )
     for fq in model.modules():
-        if isinstance(fq, FakeQuantize):
-            fq.disable_observer()
+        if isinstance(fq, ActivationQuant):
+            fq.observe(False)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     model.train()
     for inputs, targets in islice(cycle(batches), steps):

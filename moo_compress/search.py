@@ -353,6 +353,8 @@ class FleetSearch:
         reference row dominates (reported, not hidden)."""
         front = self._choose(front)
         latency, accuracy = self.objectives.measure_rows(front)
+        if self.acquisition is not None:
+            front, latency, accuracy = self._best_measured(front)
         F = self.problem.objectives(accuracy, latency, self.clusters)
         G = self.problem.constraint_values(front, accuracy, latency, self.clusters)
         keep = np.flatnonzero(np.all(G <= 0, axis=1))
@@ -384,6 +386,31 @@ class FleetSearch:
             history=history,
             acquisition=self._acquisition_record(),
         )
+
+    def _best_measured(self, front: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Under ``"ehvi"``, after ``front`` was measured: at most :attr:`front_cap`
+        configurations, by greedy hypervolume contribution of their *measured*
+        objectives, among ``front`` and every pool configuration already measured on
+        every active cluster (and, for an expensive evaluator, already evaluated). No
+        new latency is measured. Returns the rows, their (N, K) latency in ms and (N,)
+        accuracy."""
+        active = np.flatnonzero(self.clusters.active)
+        done = [
+            x
+            for x in self.pool.rows()
+            if all(self.session.known(x, int(c)) for c in active)
+            and (not self.expensive_accuracy or self.session.has_accuracy(x))
+        ]
+        X = np.unique(np.vstack([front, *[x[None] for x in done]]), axis=0)
+        latency, accuracy = self.objectives.measure_rows(X)
+        F = self.problem.objectives(accuracy, latency, self.clusters)
+        G = self.problem.constraint_values(X, accuracy, latency, self.clusters)
+        feasible = np.flatnonzero(np.all(G <= 0, axis=1))
+        scaled = F[feasible] / self.reference_scale()
+        picks = feasible[greedy_hv_subset(scaled, self.front_cap, REFERENCE)]
+        if not len(picks):  # nothing adds volume: keep the chosen front as it is
+            picks = np.flatnonzero((X[:, None] == front[None]).all(-1).any(1))
+        return X[picks], latency[picks], accuracy[picks]
 
     def _acquisition_record(self) -> dict | None:
         """What the EHVI acquisition did and, where the model records one, its choice."""

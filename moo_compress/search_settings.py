@@ -30,14 +30,17 @@ class SearchSettings:
             cap, keeps fits deterministic; past ~50 iterations the fits of this search
             gained nothing measurable on held-out configurations.
         seed: Seed of everything random in the search.
-        acquisition: ``"policy"``: the uncertainty policy of
-            :class:`~surrogates.active_learning.ActiveLearningPolicy`, ``batch_size`` pairs
-            per generation at most. ``"ehvi"`` (search v2, issue 13): decoupled fleet EHVI
-            (:mod:`moo_compress.acquisition`) over the population and offspring, spending
-            the budget evenly over the generations, stopping early when the expected
-            improvement falls below the noise; the default latency model becomes the
-            :class:`~surrogates.transfer_switch.TransferSwitch`, and the final front is
-            chosen by greedy hypervolume contribution.
+        acquisition: ``"ehvi"`` (the default; search v2, issue 13): decoupled fleet EHVI
+            (:mod:`moo_compress.acquisition`) over every configuration NSGA-II has
+            evaluated, spending the budget evenly over the generations, then NSGA-II on the
+            posterior and rounds that spend what the final front does not need; it stops
+            early, and says why, when the expected improvement falls below the noise. Its
+            latency model is the :class:`~surrogates.transfer_switch.TransferSwitch`, and
+            the reported front is chosen by greedy hypervolume contribution among the
+            configurations measured on every cluster. ``"policy"``: the uncertainty policy
+            of :class:`~surrogates.active_learning.ActiveLearningPolicy` (the search before
+            issue 13), ``batch_size`` pairs per generation at most, the final front spread
+            evenly along the predicted fleet-average latency.
     """
 
     budget: int = 300
@@ -52,7 +55,7 @@ class SearchSettings:
     transfer: bool = True
     gp_maxiter: int = 50
     seed: int = 0
-    acquisition: str = "policy"
+    acquisition: str = "ehvi"
 
     def __post_init__(self) -> None:
         if self.acquisition not in ACQUISITIONS:

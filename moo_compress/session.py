@@ -200,6 +200,10 @@ class MeasurementSession:
             self.clusters = self.clusters.without(cluster)
 
     # ------------------------------------------------------------------ accuracy
+    def has_accuracy(self, x: np.ndarray) -> bool:
+        """Whether the accuracy of ``x`` is known in this session."""
+        return _key(x) in self._accuracy
+
     def evaluate_accuracy(self, x: np.ndarray) -> tuple[float, bool]:
         """Real accuracy (or fidelity) of ``x`` via the store, and whether this session
         had not known it."""

@@ -7,6 +7,10 @@ predictive density of the measured log latencies (``FleetGP.loo_score``, nats pe
 Every structure is scored on the same points (artefacts are flagged per cluster before
 any structure sees them), so the scores are comparable.
 
+The structures are compared again only when the data have grown by ``regrow`` (a factor)
+since the last comparison; in between, only the chosen structure is refitted, which keeps
+a search's refits about as cheap as one model's.
+
 Transfer switches itself off: a structure is chosen over a simpler one (order of
 ``structures``) only when its score is higher by more than ``margin`` nats per point. On
 a fleet whose clusters share no ranking, the independent model wins; on one where they
@@ -16,7 +20,8 @@ a wide margin.
 ``evidence`` is a JSON-ready record of the choice, for a run's summary.json::
 
     {"choice": "calibrated", "margin_nats": 0.02, "n_points": 48, "artefacts": 1,
-     "winsorised": 0, "loo_nats_per_point": {"independent": 0.91, "calibrated": 1.62, ...}}
+     "winsorised": 0, "compared_at_points": 40,
+     "loo_nats_per_point": {"independent": 0.91, "calibrated": 1.62, ...}}
 
 Shapes and units as in ``surrogates.fleet_gp``.
 """
@@ -46,6 +51,7 @@ class TransferSwitch:
         n_clusters: int,
         structures: tuple[str, ...] = STRUCTURES,
         margin: float = 0.02,
+        regrow: float = 1.25,
         **fleet_gp_kwargs: Any,
     ) -> None:
         r"""
@@ -53,15 +59,23 @@ class TransferSwitch:
             n_clusters: Number of clusters ``K >= 1``.
             structures: Non-empty candidates from ``surrogates.fleet_gp.STRUCTURES``.
             margin: ``>= 0`` nats per point a more complex structure must gain.
+            regrow: ``>= 1``; the structures are compared again once the points have
+                grown by this factor since the last comparison (1: at every refit).
             **fleet_gp_kwargs: Passed to every ``FleetGP``.
         """
-        if not structures or margin < 0:
-            raise ValueError(f"need at least one structure and margin >= 0, got {structures}")
+        if not structures or margin < 0 or regrow < 1:
+            raise ValueError(
+                f"need at least one structure, margin >= 0 and regrow >= 1, got "
+                f"{structures}, {margin}, {regrow}"
+            )
         self.n_clusters = n_clusters
         self.structures = tuple(structures)
         self.margin = margin
         self.models = {s: FleetGP(n_clusters, structure=s, **fleet_gp_kwargs) for s in structures}
+        self.regrow = regrow
         self.choice: str | None = None
+        self._compared_at = 0  # points at the last comparison
+        self._scores: dict[str, float] = {}  # LOO nats per point at the last comparison
 
     def add(
         self, cluster: int, X: np.ndarray, y_ms: np.ndarray, prior_ms: np.ndarray | None = None
@@ -71,18 +85,27 @@ class TransferSwitch:
             model.add(cluster, X, y_ms, prior_ms)
 
     def refit(self) -> None:
-        r"""Refit every candidate and choose the structure of best held-out evidence."""
+        r"""Refit the chosen structure, or, first and whenever the points have grown by
+        ``regrow`` since the last comparison, every candidate, and choose the structure of
+        best held-out evidence."""
+        n = next(iter(self.models.values())).n_points
+        if self.choice is not None and n < self.regrow * self._compared_at:
+            self.models[self.choice].refit()
+            return
+        self._compared_at = n
+        self._scores = {}
         best = None
         for name, model in self.models.items():
             model.refit()
-            if best is None or model.loo_score() > self.models[best].loo_score() + self.margin:
+            self._scores[name] = model.loo_score()
+            if best is None or self._scores[name] > self._scores[best] + self.margin:
                 best = name
         self.choice = best
 
     @property
     def chosen(self) -> FleetGP:
-        r"""The candidate in use (refits all candidates first if data changed)."""
-        if self.choice is None or any(m.is_stale for m in self.models.values()):
+        r"""The candidate in use (refitted first if data changed; see ``refit``)."""
+        if self.choice is None or self.models[self.choice].is_stale:
             self.refit()
         return self.models[self.choice]
 
@@ -114,7 +137,6 @@ class TransferSwitch:
             "n_points": chosen.n_points,
             "artefacts": int(chosen.artefacts.sum()),
             "winsorised": chosen.n_winsorised,
-            "loo_nats_per_point": {
-                name: round(model.loo_score(), 4) for name, model in self.models.items()
-            },
+            "compared_at_points": self._compared_at,
+            "loo_nats_per_point": {name: round(v, 4) for name, v in self._scores.items()},
         }

@@ -40,6 +40,20 @@ def test_knee_by_default_in_every_format(finished_run, tmp_path):
     assert (target / "config.json").read_text() == knee and summary["knee_row"] is not None
 
 
+def test_formats_add_up_and_another_row_replaces_the_folder(finished_run, tmp_path):
+    target = tmp_path / "one"
+    for fmt in ("onnx", "state_dict"):
+        assert main([str(finished_run), "--row", "0", "--format", fmt, "--out", str(target)]) == 0
+    report = json.loads((target / "export.json").read_text())
+    assert {"onnx", "state_dict"} <= set(report) and report["errors"] == {}
+    assert {"model.onnx", "state_dict.pt"} <= {p.name for p in target.iterdir()}
+    assert main([str(finished_run), "--row", "1", "--format", "pt2", "--out", str(target)]) == 0
+    names = sorted(p.name for p in target.iterdir())
+    assert names == ["config.json", "export.json", "model.pt2"]  # no file of row 0 is left
+    report = json.loads((target / "export.json").read_text())
+    assert set(report) == {"config_digest", "errors", "pt2"}
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

@@ -66,10 +66,15 @@ def test_unbound_device_and_bad_options_raise(space):
 
 
 def test_openvino_device_measures_the_same_file(space):
-    pytest.importorskip("openvino")
+    ov = pytest.importorskip("openvino")
     from moo_compress.devices.openvino import OpenVINODevice
 
     device = OpenVINODevice("ov-1", threads=1, **TIMING)
     device.bind(space)
-    m = device.measure(space.decode(space.unpruned(8)))
+    config = space.decode(space.unpruned(8))
+    m = device.measure(config)
     assert m.median_ms > 0 and len(m.samples_ms) >= 5
+    compiled = device.built(config).get_compiled_model()
+    assert compiled.get_property("INFERENCE_NUM_THREADS") == 1
+    # float layers in float32, not OpenVINO's bfloat16 default on CPUs that have it
+    assert compiled.get_property("INFERENCE_PRECISION_HINT") == ov.Type.f32

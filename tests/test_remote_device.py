@@ -1,4 +1,6 @@
-"""Tests of the remote-device sketch with stand-in transports (no SSH/ADB needed)."""
+"""Tests of the remote-device sketch with stand-in transports (no SSH/ADB needed): one
+keeps what is pushed and answers with canned output, one is this machine running the
+real benchmark script."""
 
 from __future__ import annotations
 
@@ -9,6 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+import onnx
 import pytest
 import torch
 from torch import nn
@@ -16,13 +20,14 @@ from torch import nn
 from moo_compress.devices import remote
 from moo_compress.devices.remote import (
     BENCH_SCRIPT,
-    SPEED_BENCHMARK_COMMAND,
+    PYTHON_COMMAND,
     ADBTransport,
     RemoteDevice,
     SSHTransport,
     install_bench_script,
     parse_latency_ms,
 )
+from moo_compress.onnx_export import session
 from moo_compress.search_space import SearchSpace
 
 INPUT = (1, 3, 16, 16)
@@ -35,7 +40,7 @@ def pep(value: float, unit: str = "us", metric: str = "latency") -> str:
     )
 
 
-SPEED_BENCHMARK_OUTPUT = "\n".join(
+CANNED_OUTPUT = "\n".join(
     [
         "Starting benchmark.",
         "Running warmup runs.",
@@ -92,26 +97,23 @@ def space() -> SearchSpace:
     return SearchSpace.from_model(model, torch.randn(INPUT), bit_widths=(8, 32))
 
 
-@pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated:FutureWarning")
-def test_measure_pushes_torchscript_and_parses_output(space: SearchSpace, tmp_path: Path) -> None:
-    transport = CannedTransport(SPEED_BENCHMARK_OUTPUT)
-    device = RemoteDevice(
-        "pixel-7", transport, command=SPEED_BENCHMARK_COMMAND, remote_dir="/data/local/tmp"
-    )
+def test_measure_pushes_int8_onnx_and_parses_output(space: SearchSpace) -> None:
+    transport = CannedTransport(CANNED_OUTPUT)
+    device = RemoteDevice("pixel-7", transport, remote_dir="/data/local/tmp", threads=4)
     device.bind(space)
     config = space.decode(space.unpruned(8))
     m = device.measure(config)
     assert m.samples_ms == pytest.approx((8.1, 8.0, 8.3))
     assert m.device_id == "pixel-7"
-    model_path = f"/data/local/tmp/{config.digest}.pt"
+    model_path = f"/data/local/tmp/{config.digest}.onnx"
     assert list(transport.pushed) == [model_path]
-    assert transport.commands == [
-        f"/data/local/tmp/speed_benchmark_torch --model={model_path} --input_dims=1,3,16,16 "
-        "--input_type=float --warmup=5 --iter=30 --report_pep=true"
-    ]
-    saved = tmp_path / "model.pt"
-    saved.write_bytes(transport.pushed[model_path])
-    assert torch.jit.load(str(saved))(torch.randn(INPUT)).shape == (1, 10)
+    assert transport.commands == [f"python3 /data/local/tmp/bench.py {model_path} 1,3,16,16 5 30 4"]
+    proto = onnx.load_from_string(transport.pushed[model_path])
+    onnx.checker.check_model(proto, full_check=True)
+    int8 = {t.name for t in proto.graph.initializer if t.data_type == onnx.TensorProto.INT8}
+    at_8_bits = {f"{layer}.weight_quantized" for layer, b in config.bits.items() if b == 8}
+    assert at_8_bits and at_8_bits <= int8  # the int8 layers' weights are stored as integers
+    assert session(proto).run(None, {"input": np.zeros(INPUT, np.float32)})[0].shape == (1, 10)
 
 
 def test_garbage_output_raises_clear_value_error(space: SearchSpace) -> None:
@@ -165,14 +167,24 @@ def test_bench_script_end_to_end(space: SearchSpace, tmp_path: Path) -> None:
     device = RemoteDevice(
         "this-host",
         transport,
-        command=f"{sys.executable} {{dir}}/bench.py {{model}} {{shape}} {{warmup}} {{repeats}}",
+        command=PYTHON_COMMAND.replace("python3", sys.executable),
         remote_dir=str(tmp_path),
         warmup=1,
         repeats=4,
     )
     device.bind(space)
-    m = device.measure(space.decode(space.unpruned(8)))
-    assert len(m.samples_ms) == 4 and m.median_ms > 0
+    for bits in (8, 32):
+        config = space.decode(space.unpruned(bits))
+        m = device.measure(config)
+        assert len(m.samples_ms) == 4 and m.median_ms > 0
+        assert (tmp_path / f"{config.digest}.onnx").is_file()
+
+
+def test_bad_arguments_raise_one_clear_value_error() -> None:
+    with pytest.raises(ValueError, match=r"bit-width\(s\) \[3\] cannot be exported; allowed"):
+        RemoteDevice("jetson-1", CannedTransport(pep(1)), supported_bits={3, 8})
+    with pytest.raises(ValueError, match="repeats >= 1"):
+        RemoteDevice("jetson-1", CannedTransport(pep(1)), repeats=0)
 
 
 class Recorder:

@@ -1,29 +1,42 @@
 """Sketch: a device timed on remote hardware reached over SSH or ADB.
 
 This is a starting point for adding real hardware, not a tested integration: it has only
-been exercised with an in-process stand-in transport. The flow of one measurement is:
+been exercised with stand-in transports (one of them runs the real benchmark script on
+this machine). The flow of one measurement is:
 
-1. build the compressed model on this machine (:func:`build_runnable`, the same model
-   :class:`~moo_compress.devices.local_cpu.LocalCPUDevice` times) and save it as
-   TorchScript (``torch.jit.trace``);
+1. compress and calibrate the configuration on this machine and export it to ONNX
+   (:func:`~moo_compress.devices.onnxruntime.exported_model`: the same QDQ file
+   :class:`~moo_compress.devices.onnxruntime.OnnxRuntimeDevice` times here, int8
+   layers as integer weights behind QuantizeLinear/DequantizeLinear);
 2. copy it to the remote unit (:meth:`Transport.push`);
 3. run a benchmark there (:meth:`Transport.run`) and parse the latencies it prints.
 
+Why ONNX and not a ``torch.export`` ``.pt2`` (TorchScript is deprecated):
+
+* it measures what is deployed: ONNX Runtime on the unit runs the 8-bit layers with
+  its integer kernels (QLinearConv), where a ``.pt2`` program runs every layer as
+  float32 (fake quantisation);
+* it is safe to load: an ONNX file is a protobuf of graph and tensors, and
+  ``onnxruntime.InferenceSession`` runs no Python code from it. ``torch.export.load``
+  unpickles parts of a ``.pt2`` archive ("Never load data from an untrusted source",
+  its documentation says);
+* the unit needs only ``onnxruntime`` and ``numpy``, not torch.
+
 Expected remote output: one line per timed pass in the ``--report_pep`` format of
-PyTorch's ``speed_benchmark_torch`` binary (``binaries/speed_benchmark_torch.cc``)::
+PyTorch's mobile benchmark observer, one JSON object after a fixed prefix::
 
     PyTorchObserver {"type": "NET", "unit": "us", "metric": "latency", "value": "8123"}
 
 ``unit`` is ``"us"`` or ``"ms"``; other lines are ignored. :data:`BENCH_SCRIPT` is a
-small Python script printing that format, for hosts with a Python ``torch`` (e.g. a
-Jetson over SSH); on Android use ``speed_benchmark_torch`` built for the phone.
+small Python script that prints it, for units with Python, ``numpy`` and
+``onnxruntime`` (a Jetson or a Raspberry Pi over SSH, a phone with Termux over ADB);
+any other benchmark that prints those lines works with its own ``command`` template.
 
-Caveats: TorchScript is deprecated in recent torch (it still works in 2.x and is what
-``speed_benchmark_torch`` loads); a longer-lived integration would export with
-``torch.export``/ExecuTorch or ONNX (:mod:`moo_compress.onnx_export`, whose QDQ file
-carries the int8 layers) and parse that runtime's output instead. Every layer runs as
-float32 in the TorchScript model (:func:`build_runnable`); a unit that runs float16 or
-int8 natively needs its own export in a subclass.
+Caveats: :data:`BENCH_SCRIPT` runs ONNX Runtime's CPU execution provider (a unit with a
+GPU or NPU needs its provider in the script); the model is exported and pushed again
+for every measurement (exports are shared with the ONNX Runtime devices, see
+:func:`~moo_compress.devices.onnxruntime.exported_model`), and the remote directory is
+never cleaned.
 """
 
 from __future__ import annotations
@@ -31,50 +44,50 @@ from __future__ import annotations
 import json
 import subprocess
 import tempfile
-import warnings
 from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Protocol
 
-import torch
-
 from moo_compress.config import CompressionConfig
 from moo_compress.device import Device
-from moo_compress.devices.local_cpu import build_runnable
+from moo_compress.devices.host_cpu import on_host_thread
+from moo_compress.devices.onnxruntime import ONNX_BITS, exported_model
 from moo_compress.measurement import Measurement
+from moo_compress.onnx_export import save_onnx
 
 PEP_PREFIX = "PyTorchObserver "
 _UNIT_TO_MS = {"us": 1e-3, "ms": 1.0}
 
 BENCH_SCRIPT = '''\
-"""Time a TorchScript model at batch 1; print one PyTorchObserver line per pass (ms)."""
+"""Time an ONNX model at batch 1 with ONNX Runtime's CPU execution provider and a fixed
+number of intra-op threads; print one PyTorchObserver line per timed pass (ms)."""
 import json, sys, time
-import torch
-path, shape, warmup, repeats = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
-if "x86" not in torch.backends.quantized.supported_engines:
-    torch.backends.quantized.engine = "qnnpack"
-model = torch.jit.load(path).eval()
-x = torch.randn([int(d) for d in shape.split(",")])
-with torch.inference_mode():
-    for _ in range(warmup):
-        model(x)
-    for _ in range(repeats):
-        start = time.perf_counter()
-        model(x)
-        ms = (time.perf_counter() - start) * 1e3
-        print("PyTorchObserver " + json.dumps(
-            {"type": "NET", "unit": "ms", "metric": "latency", "value": str(ms)}))
+import numpy as np
+import onnxruntime as ort
+path, shape, warmup, repeats, threads = sys.argv[1], sys.argv[2], *map(int, sys.argv[3:6])
+options = ort.SessionOptions()
+options.intra_op_num_threads = threads
+options.inter_op_num_threads = 1
+options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+x = np.random.default_rng(0).standard_normal([int(d) for d in shape.split(",")])
+feed = {session.get_inputs()[0].name: x.astype(np.float32)}
+for _ in range(warmup):
+    session.run(None, feed)
+for _ in range(repeats):
+    start = time.perf_counter()
+    session.run(None, feed)
+    ms = (time.perf_counter() - start) * 1e3
+    print("PyTorchObserver " + json.dumps(
+        {"type": "NET", "unit": "ms", "metric": "latency", "value": str(ms)}))
 '''
-"""Remote benchmark for hosts with Python and torch (copy it with :func:`install_bench_script`)."""
+"""Remote benchmark for units with Python, numpy and onnxruntime (copy it with
+:func:`install_bench_script`); the session options are those of
+:func:`~moo_compress.onnx_export.session`."""
 
-PYTHON_COMMAND = "python3 {dir}/bench.py {model} {shape} {warmup} {repeats}"
-"""Command template running :data:`BENCH_SCRIPT` (SSH hosts)."""
-
-SPEED_BENCHMARK_COMMAND = (
-    "{dir}/speed_benchmark_torch --model={model} --input_dims={shape} --input_type=float "
-    "--warmup={warmup} --iter={repeats} --report_pep=true"
-)
-"""Command template running PyTorch's ``speed_benchmark_torch`` binary (Android over ADB)."""
+PYTHON_COMMAND = "python3 {dir}/bench.py {model} {shape} {warmup} {repeats} {threads}"
+"""Command template running :data:`BENCH_SCRIPT`."""
 
 
 class Transport(Protocol):
@@ -181,17 +194,22 @@ def install_bench_script(transport: Transport, remote_dir: str) -> None:
 
 
 class RemoteDevice(Device):
-    """A unit timed remotely: export, push, run the benchmark, parse (samples in ms).
+    """A unit timed remotely: export to ONNX, push, run the benchmark, parse (ms).
 
     Args:
         device_id: Name of the unit.
         transport: How to reach it (:class:`SSHTransport`, :class:`ADBTransport`, ...).
-        supported_bits: Bit-widths the unit runs.
-        command: Benchmark command template with placeholders ``{dir}``, ``{model}``,
-            ``{shape}`` (comma-separated), ``{warmup}`` and ``{repeats}``, e.g.
-            :data:`PYTHON_COMMAND` or :data:`SPEED_BENCHMARK_COMMAND`.
+        supported_bits: Bit-widths the unit runs; a subset of
+            :data:`~moo_compress.devices.onnxruntime.ONNX_BITS` (<= 8 as QDQ, 16 and 32
+            as float32).
+        command: Benchmark command template with placeholders ``{dir}``, ``{model}``
+            (the pushed ``.onnx`` file), ``{shape}`` (comma-separated), ``{warmup}``,
+            ``{repeats}`` and ``{threads}``, e.g. :data:`PYTHON_COMMAND`.
         remote_dir: Working directory on the unit (it must exist).
         warmup, repeats: Untimed and timed passes on the unit.
+        threads: Intra-op threads of the runtime on the unit.
+        calibration_batches, seed: Seeded random batches that calibrate the activation
+            ranges before export (as the ONNX Runtime devices do).
         timeout_s: Limit on one benchmark run, in s.
     """
 
@@ -204,33 +222,58 @@ class RemoteDevice(Device):
         remote_dir: str = "/tmp/moo_compress",
         warmup: int = 5,
         repeats: int = 30,
+        threads: int = 1,
+        calibration_batches: int = 2,
+        seed: int = 0,
         timeout_s: float = 300,
     ) -> None:
+        unsupported = sorted(set(supported_bits) - ONNX_BITS)
+        if unsupported:
+            raise ValueError(
+                f"device {device_id!r}: bit-width(s) {unsupported} cannot be exported; "
+                f"allowed: {sorted(ONNX_BITS)}"
+            )
+        if min(warmup, repeats - 1, threads - 1, calibration_batches - 1) < 0:
+            raise ValueError(
+                f"device {device_id!r}: need warmup >= 0, repeats >= 1, threads >= 1 and "
+                f"calibration_batches >= 1; got {warmup}, {repeats}, {threads}, "
+                f"{calibration_batches}"
+            )
         super().__init__(device_id, frozenset(supported_bits))
         self.transport = transport
         self.command = command
         self.remote_dir = remote_dir
         self.warmup = warmup
         self.repeats = repeats
+        self.threads = threads
+        self.calibration_batches = calibration_batches
+        self.seed = seed
         self.timeout_s = timeout_s
 
     def measure(self, config: CompressionConfig) -> Measurement:
-        """Build, export and push ``config``'s model, time it on the unit (ms).
+        """Export ``config``'s model to ONNX, push it, time it on the unit (ms).
+
+        The export runs on this machine's host thread
+        (:func:`~moo_compress.devices.host_cpu.on_host_thread`), so it never overlaps a
+        timing on this CPU; the push and the remote run do not hold that thread.
 
         Raises:
-            ValueError: if the device is unbound, ``config`` has unsupported bits, or
-                the remote output holds no parsable latency.
+            ValueError: if the device is unbound, ``config`` has unsupported bits, the
+                model cannot be exported (naming the layer), or the remote output holds
+                no parsable latency.
             RuntimeError: if a transport command fails.
         """
         if self.space is None:
             raise ValueError(f"device {self.device_id!r} is not bound; call bind(space) first")
         self.check(config)
-        model = build_runnable(self.space.model, config)
-        remote_model = f"{self.remote_dir}/{config.digest}.pt"
-        with tempfile.TemporaryDirectory() as tmp, torch.no_grad(), warnings.catch_warnings():
-            warnings.simplefilter("ignore", FutureWarning)  # TorchScript's deprecation notice
-            local = Path(tmp) / "model.pt"
-            torch.jit.trace(model, torch.zeros(config.input_shape)).save(str(local))
+        model = self.space.model
+        proto = on_host_thread(
+            lambda: exported_model(model, config, self.calibration_batches, self.seed)
+        )
+        remote_model = f"{self.remote_dir}/{config.digest}.onnx"
+        with tempfile.TemporaryDirectory() as tmp:
+            local = Path(tmp) / "model.onnx"
+            save_onnx(proto, local)
             self.transport.push(local, remote_model)
         output = self.transport.run(
             self.command.format(
@@ -239,6 +282,7 @@ class RemoteDevice(Device):
                 shape=",".join(str(d) for d in config.input_shape),
                 warmup=self.warmup,
                 repeats=self.repeats,
+                threads=self.threads,
             ),
             self.timeout_s,
         )

@@ -1,5 +1,7 @@
 """A real-timing problem for end-to-end tests: a small CNN timed on this machine's CPU
-by two torch devices, each its own cluster, measured through the embedded Dask cluster.
+by two devices, each its own cluster, measured through the embedded Dask cluster: torch
+eager (:class:`LocalCPUDevice`) and the exported QDQ ONNX file in ONNX Runtime
+(:class:`OnnxRuntimeDevice`, one export per configuration).
 
 Both time with one thread: a 2-thread timing on a 2-core machine that also runs other
 jobs is noisy enough to fail the dispatcher's confirmation of first medians (seen once
@@ -14,6 +16,7 @@ import torch
 from torch import nn
 
 from moo_compress.devices.local_cpu import LocalCPUDevice
+from moo_compress.devices.onnxruntime import OnnxRuntimeDevice
 from moo_compress.dispatch import RetryPolicy
 from moo_compress.problem import FleetCompressionProblem
 
@@ -50,5 +53,7 @@ class TinyLocalCPU(FleetCompressionProblem):
     def build_fleet(self):
         return [
             LocalCPUDevice("torch-a", threads=1, **FAST_TIMING),
-            LocalCPUDevice("torch-b", threads=1, **FAST_TIMING),
+            # every configuration's session kept: the front is re-measured at the end,
+            # and a session evicted by then would cost another ONNX export
+            OnnxRuntimeDevice("onnxruntime-a", threads=1, cache_size=64, **FAST_TIMING),
         ]
