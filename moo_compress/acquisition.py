@@ -18,8 +18,8 @@ NSGA-II population and offspring, evaluated on the posterior):
    only the proxy cluster is measured beyond a few calibration points per cluster;
 4. early stop: when the best expected improvement stays below what one point's
    measurement noise moves the front (:func:`surrogates.fleet_ehvi.noise_floor_hv`) for
-   ``patience`` rounds in a row, nothing more is worth measuring; the search says so in
-   its result.
+   ``patience`` rounds in a row, once the search allows it (after half its budget:
+   ``may_stop``), nothing more is worth measuring; the search says so in its result.
 
 Units: latencies in ms; objectives minimised; hypervolume in the search's scaled space
 (``[loss, avg / avg_0, worst / worst_0]``, reference point ``(1, 1.1, 1.1)``).
@@ -114,6 +114,7 @@ class FleetAcquisition:
         known: np.ndarray,
         n_pairs: int,
         scale: np.ndarray,
+        may_stop: bool = True,
     ) -> list[tuple[int, int]]:
         """Up to ``n_pairs`` (candidate row, cluster) pairs of ``X`` to measure.
 
@@ -123,6 +124,8 @@ class FleetAcquisition:
             known: (n, K) bool, latencies already known.
             n_pairs: Most pairs wanted.
             scale: (3,) the search's objective scale (loss, avg_0, worst_0).
+            may_stop: Whether the early stop may apply this round (rounds below the
+                noise floor are counted either way).
         """
         self.rounds += 1
         if n_pairs < 1 or self.stopped_early:
@@ -146,7 +149,7 @@ class FleetAcquisition:
         best = math.exp(log_ehvi(samples, weights, front, ref, scale).max())
         below = front.size and best < noise_floor_hv(front, ref, scale, self.rel_noise)
         self._rounds_below = self._rounds_below + 1 if below else 0
-        if self._rounds_below >= self.patience:
+        if may_stop and self._rounds_below >= self.patience:
             self.stop(f"expected improvement below the noise floor for {self.patience} rounds")
             return []
         picks = choose_pairs(samples, weights, front, ref, scale, out_costs, closed, n_pairs)
