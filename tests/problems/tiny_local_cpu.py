@@ -5,8 +5,9 @@ eager (:class:`LocalCPUDevice`) and the exported QDQ ONNX file in ONNX Runtime
 
 Both time with one thread: a 2-thread timing on a 2-core machine that also runs other
 jobs is noisy enough to fail the dispatcher's confirmation of first medians (seen once
-at a load average of 13), and what this problem tests is two devices measured
-concurrently through Dask, not thread scaling. Medians confirm each other within 25 %,
+at a load average of 13), and what this problem tests is real timing through the
+dispatcher and Dask (the two devices share this CPU, so they are measured one at a
+time), not thread scaling. Medians confirm each other within 25 %,
 as in problems/resnet18_local_cpu.py (the load of a shared machine changes between two
 measurements)."""
 
