@@ -48,8 +48,9 @@ class FleetAcquisition:
     Args:
         objectives: The search's surrogate objectives (model inputs, predictions).
         n_samples: Joint posterior samples per round. The greedy batch costs about
-            ``n_samples * batch * K`` sample hypervolume improvements per round; 32
-            samples halved the step of 64 (profiled on nb201_fleet, dev seed 100).
+            ``n_samples * batch * K`` sample hypervolume improvements per round: with 64,
+            choosing pairs took 306 of 693 s of an 8-generation nb201_fleet search
+            (cProfile, dev seed 100, loaded machine). 32 was not profiled.
         rel_noise: Relative latency measurement noise of the early-stop rule.
         calibration_points: Measurements per non-proxy cluster on a fleet that ranks alike.
         patience: Consecutive rounds below the noise floor before the early stop (one

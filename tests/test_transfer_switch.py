@@ -60,3 +60,22 @@ def test_evidence_is_json_ready_and_names_the_choice():
     assert evidence["choice"] == switch.choice
     assert set(evidence["loo_nats_per_point"]) == {"independent", "calibrated", "icm"}
     assert evidence["n_points"] == 65
+
+
+def test_structures_are_compared_again_only_when_the_data_grow_by_regrow():
+    switch, _ = fitted(shared=True, n_target=10)  # 70 points, compared at 70
+    rng, X, truth = planted_fleet(shared=True, seed=5)
+    others = [name for name in switch.models if name != switch.choice]
+
+    def add(n: int) -> None:
+        switch.add(2, X[:n], np.exp(truth[:n, 2]))
+
+    add(10)  # 80 < 1.25 * 70: only the chosen structure is refitted
+    switch.refit()
+    assert not switch.models[switch.choice].is_stale
+    assert all(switch.models[name].is_stale for name in others)
+    assert switch.evidence["compared_at_points"] == 70
+    add(10)  # 90 >= 87.5: every structure again
+    switch.refit()
+    assert not any(model.is_stale for model in switch.models.values())
+    assert switch.evidence["compared_at_points"] == 90
