@@ -4,13 +4,19 @@ One generation (pymoo ask/tell)::
 
     offspring = NSGA2.ask()
     predict latency (N, K) and accuracy (N,) with the surrogates
-    policy picks uncertain, front-relevant (candidate, cluster) pairs -> measure for real
-    refit (every k points) or condition the surrogates, re-predict parents and offspring
+    pick (candidate, cluster) pairs -> measure for real, refit the surrogates
+    re-predict parents and offspring
     NSGA2.tell(offspring)
 
-At the end every configuration of the predicted front (and the reference rows) is
-measured for real on every cluster's representative and evaluated for accuracy, and the
-reported front is the non-dominated set of those measured values.
+Which pairs: under ``settings.acquisition == "ehvi"`` (search v2, the default) the
+decoupled fleet EHVI rounds of :class:`~moo_compress.ehvi_rounds.EhviRounds`, which also
+explore the posterior after the last generation, spend the budget that is left and
+choose the final front by hypervolume; under ``"policy"`` the uncertainty threshold of
+:class:`~surrogates.active_learning.ActiveLearningPolicy`.
+
+At the end every configuration of the chosen front (and the reference rows) is measured
+for real on every cluster's representative and evaluated for accuracy, and the reported
+front is chosen from those measured values.
 
 Everything real goes through a :class:`~moo_compress.session.MeasurementSession` (store,
 dispatcher, degrading clusters, accuracy cache). The search never changes the problem:
@@ -27,12 +33,11 @@ from pymoo.indicators.hv import HV
 from pymoo.util.nds.non_dominated_sorting import NonDominatedSorting
 
 from moo_compress.accuracy import AccuracyEvaluator
-from moo_compress.acquisition import REFERENCE, FleetAcquisition
-from moo_compress.candidate_pool import CandidatePool
+from moo_compress.acquisition import REFERENCE
 from moo_compress.dispatch import Dispatcher
+from moo_compress.ehvi_rounds import N_REFERENCE, EhviRounds
 from moo_compress.fleet_clusters import FleetClusters
-from moo_compress.front_choice import greedy_hv_subset
-from moo_compress.nsga import make_nsga2, optimise
+from moo_compress.nsga import make_nsga2
 from moo_compress.problem import FleetProblem
 from moo_compress.search_result import MeasuredRows, Progress, SearchResult
 from moo_compress.search_settings import SearchSettings
@@ -44,12 +49,7 @@ from surrogates.active_learning import ActiveLearningPolicy, initial_design
 from surrogates.latency_model import LatencyModel, gp_latency_model
 from surrogates.transfer_switch import TransferSwitch
 
-__all__ = ["FleetSearch", "Progress", "SearchResult", "SearchSettings"]
-
-N_REFERENCE = 2
-"""Reference rows measured beside the final front on every cluster (reserved)."""
-POOL_SIZE = 128
-"""Candidates an EHVI round considers: the best predicted layers of the pool."""
+__all__ = ["N_REFERENCE", "FleetSearch", "Progress", "SearchResult", "SearchSettings"]
 
 
 class FleetSearch:
@@ -132,12 +132,7 @@ class FleetSearch:
             problem, self.session, latency_model, self.accuracy_model
         )
         self._scale: np.ndarray | None = None
-        self.acquisition = (
-            FleetAcquisition(self.objectives, seed=settings.seed)
-            if settings.acquisition == "ehvi"
-            else None
-        )
-        self.pool = CandidatePool()
+        self.rounds = EhviRounds(self) if settings.acquisition == "ehvi" else None
 
     @property
     def clusters(self) -> FleetClusters:
@@ -178,15 +173,15 @@ class FleetSearch:
                 f"final front need {needed} evaluations; allowed: >= {needed}"
             )
         pairs = [(x, c) for x in initial for c in range(k)]
-        self._measure(pairs)
+        self.measure(pairs)
         for x in initial:
             if self.expensive_accuracy:
                 self.objectives.evaluate_accuracy(x)
                 self.accuracy_policy.spend(0)
         self.latency_model.refit()
         self.objectives.fit_accuracy()
-        if self.acquisition is not None:
-            self.pool.add(initial)
+        if self.rounds is not None:
+            self.rounds.pool.add(initial)
 
         algorithm = make_nsga2(s.pop_size, self._initial_population(self.problem.anchors()))
         algorithm.setup(self.problem, termination=("n_gen", s.generations), seed=s.seed)
@@ -194,10 +189,8 @@ class FleetSearch:
         while algorithm.has_next():
             offspring = algorithm.ask()
             self._learn(offspring.get("X").astype(int))
-            if self.acquisition is not None:
-                self.pool.add(offspring.get("X").astype(int))
-                left = s.generations - len(history)
-                self._acquire(-(-self.latency_policy.remaining() // max(1, left)))
+            if self.rounds is not None:
+                self.rounds.generation(offspring.get("X").astype(int), s.generations - len(history))
             if algorithm.pop is not None and len(algorithm.pop):
                 self._evaluate(algorithm, algorithm.pop, skip_already_evaluated=False)
             self._evaluate(algorithm, offspring)
@@ -215,10 +208,8 @@ class FleetSearch:
             )
             self.on_progress(history[-1])
         front = algorithm.opt.get("X").astype(int)
-        if self.acquisition is not None:
-            self._explore(algorithm.pop.get("X").astype(int))
-            self._spend_slack(front)
-            front = np.vstack([front, self.pool.best(self._predicted, 1)])
+        if self.rounds is not None:
+            front = self.rounds.finish(front, algorithm.pop.get("X").astype(int))
         return self._finish(front, history)
 
     def _evaluate(self, algorithm, population, **options) -> None:
@@ -238,7 +229,7 @@ class FleetSearch:
         """Measure what the policies pick among ``X``, then update the surrogates."""
         lat_mean, lat_std = self.objectives.predict_latency(X)
         accuracy, accuracy_std = self.objectives.predict_accuracy(X)
-        if self.acquisition is None and self.latency_policy.remaining() > 0:
+        if self.rounds is None and self.latency_policy.remaining() > 0:
             clusters = self.clusters
             measured = np.array([[self.session.known(x, c) for c in range(clusters.k)] for x in X])
             measured[:, ~clusters.active] = True  # never pick a degraded cluster
@@ -262,95 +253,14 @@ class FleetSearch:
             if picks:
                 self.objectives.fit_accuracy()
 
-    def _measure(self, pairs: list[tuple[np.ndarray, int]]) -> None:
+    def measure(self, pairs: list[tuple[np.ndarray, int]]) -> None:
         """Measure latency ``pairs`` and count them against the budget."""
         values = self.objectives.measure_latencies(pairs)
         for (_, c), value in zip(pairs, values, strict=True):
             if np.isfinite(value):
                 self.latency_policy.spend(c)
-        if self.acquisition is not None:
-            self.acquisition.observe(pairs, values, self.clusters.k)
-
-    def _acquire(self, n: int) -> bool:
-        """One EHVI round: up to ``n`` pairs from the best :data:`POOL_SIZE` candidates of
-        the pool, measured, then a refit; whether anything was measured."""
-        X = self.pool.best(self._predicted, POOL_SIZE)
-        known = np.array([[self.session.known(x, c) for c in range(self.clusters.k)] for x in X])
-        # the early stop only after half the budget: on resnet50_hdap (dev seed 0) the
-        # noise-floor rule had stopped the search at 82 of 400 measurements
-        may_stop = 2 * self._left() <= self.settings.budget
-        picks = self.acquisition.select(
-            X, self.clusters, known, n, self.reference_scale(), may_stop
-        )
-        if picks:
-            self._measure([(X[i], c) for i, c in picks])
-            self.latency_model.refit()
-        return bool(picks)
-
-    def _spend_slack(self, opt: np.ndarray) -> None:
-        """After the last generation, under ``"ehvi"``: spend what the reservation for the
-        final front leaves over (front configurations measured during the search cost
-        nothing at the end), one round of at most a generation's share at a time, until
-        only the final front's and the reference rows' missing pairs are left or the
-        acquisition stops early."""
-        share = max(1, -(-self.latency_policy.budget_total // max(1, self.settings.generations)))
-        while not self.acquisition.stopped_early:
-            front = self._choose(np.vstack([opt, self.pool.best(self._predicted, 1)]))
-            needed = self._unmeasured(front) + N_REFERENCE * self.clusters.k
-            spare = self._left() - needed
-            n = min(share, spare)
-            if n < 1:
-                return
-            self.latency_policy.budget_total += n  # released from the reservation
-            if not self._acquire(n):
-                self.acquisition.stop(
-                    f"no candidate has a pair left to measure ({spare} of the budget unspent)"
-                )
-
-    def _explore(self, start: np.ndarray) -> None:
-        """NSGA-II on the posterior from the population ``start``, ``settings.generations``
-        generations more, measuring no latency; every row it evaluates joins the pool.
-        Surrogate evaluations cost microseconds; a cheap evaluator's accuracy is real (at
-        most ``pop_size * generations`` more evaluations)."""
-
-        def objectives(X: np.ndarray) -> np.ndarray:
-            self.pool.add(X)
-            return self._posterior(X)[0]
-
-        n_constr = self._posterior(start[:1])[1].shape[1]
-        optimise(
-            self.problem,
-            objectives,
-            3,
-            self.settings.seed,
-            constraints=(lambda X: self._posterior(X)[1]) if n_constr else None,
-            n_constr=n_constr,
-            generations=self.settings.generations,
-            start=start,
-        )
-
-    def _left(self) -> int:
-        """Latency measurements of the budget not yet spent (reservation included)."""
-        policy = self.latency_policy
-        return self.settings.budget - (policy.budget_total - policy.remaining())
-
-    def _unmeasured(self, X: np.ndarray) -> int:
-        """Pairs of ``X`` on the active clusters whose latency is not known yet."""
-        active = np.flatnonzero(self.clusters.active)
-        return sum(not self.session.known(x, int(c)) for x in X for c in active)
-
-    def _posterior(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(N, 3) objectives and (N, c) constraint values of ``X`` under the posterior
-        mean (feasible where <= 0)."""
-        mean, _ = self.objectives.predict_latency(X)
-        accuracy, _ = self.objectives.predict_accuracy(X)
-        F = self.problem.objectives(accuracy, mean, self.clusters)
-        return F, self.problem.constraint_values(X, accuracy, mean, self.clusters)
-
-    def _predicted(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(N, 3) predicted objectives of ``X`` and (N,) bool predicted feasibility."""
-        F, G = self._posterior(X)
-        return F, np.all(G <= 0, axis=1)
+        if self.rounds is not None:
+            self.rounds.acquisition.observe(pairs, values, self.clusters.k)
 
     def _finish(self, front: np.ndarray, history: list[Progress]) -> SearchResult:
         """Measure the predicted front for real, keep its non-dominated measured
@@ -358,8 +268,8 @@ class FleetSearch:
         reference row dominates (reported, not hidden)."""
         front = self._choose(front)
         latency, accuracy = self.objectives.measure_rows(front)
-        if self.acquisition is not None:
-            front, latency, accuracy = self._best_measured(front)
+        if self.rounds is not None:
+            front, latency, accuracy = self.rounds.best_measured(front)
         F = self.problem.objectives(accuracy, latency, self.clusters)
         G = self.problem.constraint_values(front, accuracy, latency, self.clusters)
         keep = np.flatnonzero(np.all(G <= 0, axis=1))
@@ -392,36 +302,11 @@ class FleetSearch:
             acquisition=self._acquisition_record(),
         )
 
-    def _best_measured(self, front: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Under ``"ehvi"``, after ``front`` was measured: at most :attr:`front_cap`
-        configurations, by greedy hypervolume contribution of their *measured*
-        objectives, among ``front`` and every pool configuration already measured on
-        every active cluster (and, for an expensive evaluator, already evaluated). No
-        new latency is measured. Returns the rows, their (N, K) latency in ms and (N,)
-        accuracy."""
-        active = np.flatnonzero(self.clusters.active)
-        done = [
-            x
-            for x in self.pool.rows()
-            if all(self.session.known(x, int(c)) for c in active)
-            and (not self.expensive_accuracy or self.session.has_accuracy(x))
-        ]
-        X = np.unique(np.vstack([front, *[x[None] for x in done]]), axis=0)
-        latency, accuracy = self.objectives.measure_rows(X)
-        F = self.problem.objectives(accuracy, latency, self.clusters)
-        G = self.problem.constraint_values(X, accuracy, latency, self.clusters)
-        feasible = np.flatnonzero(np.all(G <= 0, axis=1))
-        scaled = F[feasible] / self.reference_scale()
-        picks = feasible[greedy_hv_subset(scaled, self.front_cap, REFERENCE)]
-        if not len(picks):  # nothing adds volume: keep the chosen front as it is
-            picks = np.flatnonzero((X[:, None] == front[None]).all(-1).any(1))
-        return X[picks], latency[picks], accuracy[picks]
-
     def _acquisition_record(self) -> dict | None:
         """What the EHVI acquisition did and, where the model records one, its choice."""
-        if self.acquisition is None:
+        if self.rounds is None:
             return None
-        record = self.acquisition.record()
+        record = self.rounds.acquisition.record()
         if isinstance(self.latency_model, TransferSwitch):
             record["latency_model"] = self.latency_model.evidence
         return record
@@ -437,28 +322,14 @@ class FleetSearch:
         return min(self.settings.pop_size, self.settings.max_front)
 
     def _choose(self, front: np.ndarray) -> np.ndarray:
-        """At most :attr:`front_cap` distinct rows of ``front`` to measure. Under
-        ``"ehvi"``: by greedy hypervolume contribution of the predicted objectives (then,
-        if fewer add volume, the rest evenly spread), each taken only while its missing
-        pairs fit in the budget left beside the reference rows. Else evenly spread."""
+        """At most :attr:`front_cap` distinct rows of ``front`` to measure: under
+        ``"ehvi"`` by :meth:`EhviRounds.choose`, else evenly spread."""
         front = np.unique(front, axis=0)
-        if self.acquisition is None:
-            return front if len(front) <= self.front_cap else self._spread(front)
-        F, _ = self._predicted(front)
-        F = F / self.reference_scale()
-        chosen = greedy_hv_subset(F, min(len(front), 2 * self.front_cap), REFERENCE)
-        rest = np.setdiff1d(np.arange(len(front)), chosen)
-        order = np.concatenate([front[chosen], self._spread(front[rest])])
-        allowance = self._left() - N_REFERENCE * self.clusters.k
-        rows = []
-        for x in order:
-            cost = self._unmeasured(x[None])
-            if len(rows) < self.front_cap and cost <= allowance:
-                rows.append(x)
-                allowance -= cost
-        return np.array(rows, dtype=np.int64).reshape(-1, front.shape[1])
+        if self.rounds is not None:
+            return self.rounds.choose(front)
+        return front if len(front) <= self.front_cap else self.spread(front)
 
-    def _spread(self, front: np.ndarray, n: int | None = None) -> np.ndarray:
+    def spread(self, front: np.ndarray, n: int | None = None) -> np.ndarray:
         """At most ``n`` (default :attr:`front_cap`) rows of ``front``, evenly spaced along
         the predicted fleet-average latency (both ends kept)."""
         n = self.front_cap if n is None else n
@@ -476,7 +347,7 @@ class FleetSearch:
         if F is None or len(F) == 0:
             return 0.0
         scale = self.reference_scale()
-        return float(HV(ref_point=np.array([1.0, 1.1, 1.1]))(np.atleast_2d(F) / scale))
+        return float(HV(ref_point=REFERENCE)(np.atleast_2d(F) / scale))
 
     def reference_scale(self) -> np.ndarray:
         """(3,) divisor of the objectives for hypervolume: 1 and the baseline's

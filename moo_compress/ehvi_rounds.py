@@ -1,0 +1,215 @@
+"""Search v2's measuring (``settings.acquisition == "ehvi"``): what to measure each
+generation, what to do after the last one, and which measured rows to report.
+
+:class:`~moo_compress.search.FleetSearch` runs the NSGA-II loop; under ``"ehvi"`` it
+hands these steps to :class:`EhviRounds`:
+
+1. every generation, the offspring join the :class:`~moo_compress.candidate_pool.
+   CandidatePool` and one EHVI round (:class:`~moo_compress.acquisition.FleetAcquisition`)
+   measures up to the generation's share of the budget among the best
+   :data:`POOL_SIZE` candidates of the pool, then the latency model is refitted;
+2. after the last generation, NSGA-II runs as many generations again on the posterior
+   (no measurement; every row it evaluates joins the pool), then what the reservation
+   for the final front leaves over is spent in more rounds;
+3. the final front to measure is chosen by greedy hypervolume contribution of the
+   predicted objectives, within the budget left;
+4. the reported front is chosen by greedy hypervolume contribution of the *measured*
+   objectives, among that front and every pool row already measured on every active
+   cluster (nothing new is measured).
+
+Units: latencies in ms; objectives ``[loss, fleet-average ms, worst-cluster ms]``,
+minimised; hypervolume in the search's scaled space (``[loss, avg / avg_0,
+worst / worst_0]``, reference point :data:`~moo_compress.acquisition.REFERENCE`).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from moo_compress.acquisition import REFERENCE, FleetAcquisition
+from moo_compress.candidate_pool import CandidatePool
+from moo_compress.front_choice import greedy_hv_subset
+from moo_compress.nsga import optimise
+
+if TYPE_CHECKING:
+    from moo_compress.search import FleetSearch
+
+N_REFERENCE = 2
+"""Reference rows measured beside the final front on every cluster (reserved)."""
+POOL_SIZE = 128
+"""Candidates an EHVI round considers: the best predicted layers of the pool."""
+
+
+class EhviRounds:
+    """The EHVI steps of one :class:`~moo_compress.search.FleetSearch` (module docstring).
+
+    Args:
+        search: The search whose session, surrogates, policy and settings these steps
+            use; it owns the NSGA-II loop and the final measurement.
+
+    Attributes:
+        acquisition: Chooses the (configuration, cluster) pairs and records why it
+            stopped, if it did.
+        pool: Every configuration NSGA-II has evaluated.
+    """
+
+    def __init__(self, search: FleetSearch) -> None:
+        self.search = search
+        self.acquisition = FleetAcquisition(search.objectives, seed=search.settings.seed)
+        self.pool = CandidatePool()
+
+    # ------------------------------------------------------------- during the loop
+    def generation(self, offspring: np.ndarray, generations_left: int) -> None:
+        """Add ``offspring`` (N, n_var) to the pool, then one round with the share of the
+        policy's remaining budget that falls to one of ``generations_left``."""
+        self.pool.add(offspring)
+        remaining = self.search.latency_policy.remaining()
+        self.acquire(-(-remaining // max(1, generations_left)))
+
+    def acquire(self, n: int) -> bool:
+        """One EHVI round: up to ``n`` pairs from the best :data:`POOL_SIZE` candidates of
+        the pool, measured, then a refit; whether anything was measured."""
+        search = self.search
+        X = self.pool.best(self.predicted, POOL_SIZE)
+        known = np.array(
+            [[search.session.known(x, c) for c in range(search.clusters.k)] for x in X]
+        )
+        # the early stop only after half the budget: on resnet50_hdap (dev seed 0) the
+        # noise-floor rule had stopped the search at 82 of 400 measurements
+        may_stop = 2 * self.left() <= search.settings.budget
+        picks = self.acquisition.select(
+            X, search.clusters, known, n, search.reference_scale(), may_stop
+        )
+        if picks:
+            search.measure([(X[i], c) for i, c in picks])
+            search.latency_model.refit()
+        return bool(picks)
+
+    # ------------------------------------------------------- after the last generation
+    def finish(self, opt: np.ndarray, population: np.ndarray) -> np.ndarray:
+        """Explore the posterior from ``population``, spend the slack, and return the
+        candidates of the final front: NSGA-II's ``opt`` (N, n_var) plus the pool's
+        best predicted layer."""
+        self.explore(population)
+        self.spend_slack(opt)
+        return np.vstack([opt, self.pool.best(self.predicted, 1)])
+
+    def explore(self, start: np.ndarray) -> None:
+        """NSGA-II on the posterior from the population ``start``, ``settings.generations``
+        generations more, measuring no latency; every row it evaluates joins the pool.
+        Surrogate evaluations cost microseconds; a cheap evaluator's accuracy is real (at
+        most ``pop_size * generations`` more evaluations)."""
+        search = self.search
+
+        def objectives(X: np.ndarray) -> np.ndarray:
+            self.pool.add(X)
+            return self.posterior(X)[0]
+
+        n_constr = self.posterior(start[:1])[1].shape[1]
+        optimise(
+            search.problem,
+            objectives,
+            3,
+            search.settings.seed,
+            constraints=(lambda X: self.posterior(X)[1]) if n_constr else None,
+            n_constr=n_constr,
+            generations=search.settings.generations,
+            start=start,
+        )
+
+    def spend_slack(self, opt: np.ndarray) -> None:
+        """Spend what the reservation for the final front leaves over (front
+        configurations measured during the search cost nothing at the end), one round of
+        at most a generation's share at a time, until only the final front's and the
+        reference rows' missing pairs are left or the acquisition stops early."""
+        search = self.search
+        policy = search.latency_policy
+        share = max(1, -(-policy.budget_total // max(1, search.settings.generations)))
+        while not self.acquisition.stopped_early:
+            front = self.choose(np.vstack([opt, self.pool.best(self.predicted, 1)]))
+            needed = self.unmeasured(front) + N_REFERENCE * search.clusters.k
+            spare = self.left() - needed
+            n = min(share, spare)
+            if n < 1:
+                return
+            policy.budget_total += n  # released from the reservation
+            if not self.acquire(n):
+                self.acquisition.stop(
+                    f"no candidate has a pair left to measure ({spare} of the budget unspent)"
+                )
+
+    # ------------------------------------------------------------------ the front
+    def choose(self, front: np.ndarray) -> np.ndarray:
+        """At most ``search.front_cap`` distinct rows of ``front`` (N, n_var) to measure:
+        by greedy hypervolume contribution of the predicted objectives (then, if fewer
+        add volume, the rest evenly spread), each taken only while its missing pairs fit
+        in the budget left beside the reference rows."""
+        search = self.search
+        front = np.unique(front, axis=0)
+        F, _ = self.predicted(front)
+        F = F / search.reference_scale()
+        chosen = greedy_hv_subset(F, min(len(front), 2 * search.front_cap), REFERENCE)
+        rest = np.setdiff1d(np.arange(len(front)), chosen)
+        order = np.concatenate([front[chosen], search.spread(front[rest])])
+        allowance = self.left() - N_REFERENCE * search.clusters.k
+        rows = []
+        for x in order:
+            cost = self.unmeasured(x[None])
+            if len(rows) < search.front_cap and cost <= allowance:
+                rows.append(x)
+                allowance -= cost
+        return np.array(rows, dtype=np.int64).reshape(-1, front.shape[1])
+
+    def best_measured(self, front: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """After ``front`` was measured: at most ``search.front_cap`` configurations, by
+        greedy hypervolume contribution of their *measured* objectives, among ``front``
+        and every pool configuration already measured on every active cluster (and, for
+        an expensive evaluator, already evaluated). No new latency is measured. Returns
+        the rows, their (N, K) latency in ms and (N,) accuracy."""
+        search = self.search
+        session = search.session
+        active = np.flatnonzero(search.clusters.active)
+        done = [
+            x
+            for x in self.pool.rows()
+            if all(session.known(x, int(c)) for c in active)
+            and (not search.expensive_accuracy or session.has_accuracy(x))
+        ]
+        X = np.unique(np.vstack([front, *[x[None] for x in done]]), axis=0)
+        latency, accuracy = search.objectives.measure_rows(X)
+        F = search.problem.objectives(accuracy, latency, search.clusters)
+        G = search.problem.constraint_values(X, accuracy, latency, search.clusters)
+        feasible = np.flatnonzero(np.all(G <= 0, axis=1))
+        scaled = F[feasible] / search.reference_scale()
+        picks = feasible[greedy_hv_subset(scaled, search.front_cap, REFERENCE)]
+        if not len(picks):  # nothing adds volume: keep the chosen front as it is
+            picks = np.flatnonzero((X[:, None] == front[None]).all(-1).any(1))
+        return X[picks], latency[picks], accuracy[picks]
+
+    # ------------------------------------------------------------------ helpers
+    def left(self) -> int:
+        """Latency measurements of the budget not yet spent (reservation included)."""
+        policy = self.search.latency_policy
+        return self.search.settings.budget - (policy.budget_total - policy.remaining())
+
+    def unmeasured(self, X: np.ndarray) -> int:
+        """Pairs of ``X`` (N, n_var) on the active clusters whose latency is not known."""
+        search = self.search
+        active = np.flatnonzero(search.clusters.active)
+        return sum(not search.session.known(x, int(c)) for x in X for c in active)
+
+    def posterior(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(N, 3) objectives and (N, c) constraint values of ``X`` under the posterior
+        mean (feasible where <= 0)."""
+        search = self.search
+        mean, _ = search.objectives.predict_latency(X)
+        accuracy, _ = search.objectives.predict_accuracy(X)
+        F = search.problem.objectives(accuracy, mean, search.clusters)
+        return F, search.problem.constraint_values(X, accuracy, mean, search.clusters)
+
+    def predicted(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(N, 3) predicted objectives of ``X`` and (N,) bool predicted feasibility."""
+        F, G = self.posterior(X)
+        return F, np.all(G <= 0, axis=1)
