@@ -3,6 +3,7 @@ command line's outputs. Protocol v2 itself is tested in test_protocol.py."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -135,6 +136,22 @@ def test_outputs_have_the_documented_columns(tmp_path, capsys):
     assert len(pd.read_csv(merged / "results.csv")) == 2 * len(results)
     assert "| random |" in (merged / "table.md").read_text()
     assert main(["merge", str(tmp_path / "nothing"), "--out", str(merged)]) == 2
+
+
+def test_parallel_units_give_the_numbers_of_one_process(tmp_path):
+    """--jobs runs each (problem, seed) unit in its own process: the scores, costs and
+    row order are those of --jobs 1 (wall times aside)."""
+    frames = []
+    for jobs in (1, 2):
+        out = tmp_path / f"jobs{jobs}"
+        argv = ["--problem", str(TINY), "--methods", "flops,random,oracle", "--quick"]
+        argv += ["--seeds", "2", "--jobs", str(jobs), "--out", str(out)]
+        assert main([*argv, "--cache", str(tmp_path / f"cache{jobs}")]) == 0
+        frames.append(pd.read_csv(out / "results.csv").drop(columns="wall_s"))
+        info = json.loads((out / "info.json").read_text())
+        assert info["jobs"] == jobs and info["cpu_s"] > 0
+    assert list(frames[1]["seed"]) == [0, 0, 0, 1, 1, 1]
+    pd.testing.assert_frame_equal(frames[0], frames[1])
 
 
 def test_unknown_method_is_one_line_and_exit_2(tmp_path, capsys):

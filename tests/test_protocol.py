@@ -11,7 +11,6 @@ import pytest
 import torch
 from threadpoolctl import threadpool_info
 
-from benchmarks.compare.__main__ import run_method, score_row
 from benchmarks.compare.anytime import measurements_to_regret
 from benchmarks.compare.meter import BudgetExhausted, Entry, key_of
 from benchmarks.compare.methods import METHODS
@@ -20,6 +19,7 @@ from benchmarks.compare.reference import load_reference
 from benchmarks.compare.regret import regrets
 from benchmarks.compare.result import MethodResult
 from benchmarks.compare.task import AccuracyBudgetExhausted, AccuracyLedger, load_task
+from benchmarks.compare.unit import run_method, score_row
 
 TINY = Path(__file__).parent / "problems" / "tiny_fleet.py"
 

@@ -19,17 +19,24 @@ Seeds: ``--seeds`` (default and minimum 10) consecutive seeds from ``--first-see
 fewer only with ``--quick`` or, stated in the tables, for the problems named in
 ``--seeds-for``. ``--quick`` is the smoke test: one seed, a quarter of the generations,
 a population of at most 16, the smallest budget the search accepts (see
-:func:`quicken`) and a reference of effort 1.
+:func:`~benchmarks.compare.unit.quicken`) and a reference of effort 1.
+
+Parallel: ``--jobs`` (default: the CPU count) units of one problem and one seed
+(:mod:`benchmarks.compare.unit`) run at a time, each in its own process pinned to one
+thread; every unit is seeded on its own, so ``--jobs`` changes the wall time, not the
+numbers (``info.json`` records it; ``cpu_s`` sums every process).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import platform
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -38,31 +45,18 @@ from moo_compress.quiet import quiet_library_warnings
 if __name__ == "__main__":  # before the library's imports: some of them warn
     quiet_library_warnings()
 
-import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn  # noqa: E402
 
-from benchmarks.compare.anytime import measurements_to_regret  # noqa: E402
-from benchmarks.compare.diagnostics import diagnose  # noqa: E402
 from benchmarks.compare.methods import METHODS  # noqa: E402
-from benchmarks.compare.metrics import score  # noqa: E402
-from benchmarks.compare.protocol import (  # noqa: E402
-    check,
-    pinned_threads,
-    reported_objectives,
-)
-from benchmarks.compare.reference import (  # noqa: E402
-    ORACLE_EFFORT,
-    ROWS,
-    Reference,
-    load_reference,
-)
-from benchmarks.compare.regret import DROPS, regrets  # noqa: E402
+from benchmarks.compare.protocol import pinned_threads  # noqa: E402
+from benchmarks.compare.reference import ORACLE_EFFORT, ROWS, load_reference  # noqa: E402
+from benchmarks.compare.regret import DROPS  # noqa: E402
 from benchmarks.compare.tables import drop_label, markdown  # noqa: E402
-from benchmarks.compare.task import Task, default_accuracy_budget, load_task  # noqa: E402
+from benchmarks.compare.task import load_task  # noqa: E402
+from benchmarks.compare.unit import UnitResult, diagnostics_row, run_unit  # noqa: E402
 from moo_compress.cli import OneLineParser, UsageError  # noqa: E402
-from moo_compress.search import FleetSearch, SearchSettings  # noqa: E402
 
 MIN_SEEDS = 10
 """Paired seeds per problem and method unless ``--quick`` or ``--seeds-for``."""
@@ -132,6 +126,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--seeds-for", default="", help="PROBLEM=N,...: fewer seeds for these problems (stated)"
     )
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="units (problem x seed) run at a time, one process and one thread each",
+    )
     parser.add_argument("--cache", type=Path, default=CACHE, help="reference-front cache")
     parser.add_argument("--quick", action="store_true", help="smoke test: 1 seed, short runs")
     parser.add_argument("--publish", action="store_true", help=f"also write {RESULTS_MD}")
@@ -148,6 +148,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
             f"--seeds {args.seeds} is not allowed; allowed: an integer >= {MIN_SEEDS} "
             "(fewer only with --quick, or per problem with --seeds-for)"
         )
+    if args.jobs < 1:
+        raise UsageError(f"--jobs {args.jobs} is not allowed; allowed: an integer >= 1")
     args.problem = [p.strip() for p in args.problem.split(",") if p.strip()]
     args.seeds_for = _seeds_for(args.seeds_for, args.problem)
     return args
@@ -165,132 +167,6 @@ def _seeds_for(text: str, problems: list[str]) -> dict[str, int]:
             )
         seeds[name] = int(n)
     return seeds
-
-
-def quicken(task: Task) -> None:
-    """Shorten the task for ``--quick``: a quarter of the generations, a population of
-    at most 16, the smallest measurement budget the search accepts (plus one
-    generation's batch per cluster) and the accuracy budget of that population."""
-    problem = task.problem
-    problem.generations = max(2, problem.generations // 4)
-    problem.pop_size = min(problem.pop_size, 16)
-    settings = SearchSettings(pop_size=problem.pop_size, seed=task.seed)
-    search = FleetSearch(problem, None, settings)
-    task.budget = min(task.budget, search.minimum_budget + settings.batch_size * problem.clusters.k)
-    task.accuracy_budget = default_accuracy_budget(problem)
-
-
-def run_method(task: Task, name: str, seed: int) -> dict:
-    """Run one method under the protocol: its reported rows (reported and true
-    objectives, verified mask), its log and ledger, and its wall time.
-
-    Raises:
-        ProtocolError: if it broke a budget or reported more than M rows (a meter or
-            ledger over its budget raises its own error first).
-    """
-    fresh_before = task.fresh_seconds
-    start = time.perf_counter()
-    with task.charging() as ledger, pinned_threads():
-        result = METHODS[name](task, seed)
-    wall = time.perf_counter() - start
-    check(task, name, result, ledger)
-    reported, verified = reported_objectives(task, result, ledger)
-    X = np.atleast_2d(result.X).reshape(-1, task.problem.space.n_var)
-    return {
-        "reported": reported,
-        "true": task.true_objectives(X) if len(X) else np.zeros((0, 3)),
-        "verified": verified,
-        "log": result.log,
-        "ledger": ledger,
-        "costs": {
-            "measurements": len(result.log),
-            "device_seconds": sum(e.seconds for e in result.log),
-            "accuracy_evaluations": ledger.evaluations,
-            "wall_s": wall - (task.fresh_seconds - fresh_before) + ledger.seconds,
-        },
-    }
-
-
-def diagnostics_row(task: Task, reference: Reference, cache: Path | None) -> dict:
-    """The fleet diagnostics of one task (:func:`~benchmarks.compare.diagnostics.diagnose`,
-    on the task's cached reference)."""
-    found = diagnose(
-        task, seed=task.seed, cache_dir=cache, effort=reference.settings["oracle_effort"]
-    )
-    row = {
-        "problem": task.name,
-        "seed": task.seed,
-        "kind": found.kind,
-        "nominal": found.nominal,
-        "clusters": len(found.clusters),
-        "spearman_min": float(np.min(found.spearman)),
-        "spearman_max": float(np.max(found.spearman)),
-        "r2_min": float(np.min(found.r2)),
-        "r2_max": float(np.max(found.r2)),
-        "worst_changes": found.worst_changes,
-        "front_size": found.front_size,
-        "worst_clusters": found.worst_clusters,
-        "nominal_hv_fraction": found.nominal_hv_fraction,
-    }
-    for r in found.nominal_regrets:
-        row[f"nominal_worst_regret_{drop_label(r.drop)}"] = r.worst
-        row[f"nominal_avg_regret_{drop_label(r.drop)}"] = r.average
-    return row
-
-
-def score_row(task: Task, run: dict, reference_F: np.ndarray, baseline: np.ndarray) -> dict:
-    """The score columns of one run (verified rows only)."""
-    ok = run["verified"]
-    true, reported = run["true"][ok], run["reported"][ok]
-    scores = score(true, reported, reference_F, baseline, task.tolerance)
-    row = {
-        "hv_fraction": scores.hv_fraction,
-        "igd_plus": scores.igd_plus,
-        "avg_speedup_iso": scores.avg_speedup,
-        "worst_speedup_iso": scores.worst_speedup,
-        "reported": len(ok),
-        "unverified": int(np.sum(~ok)),
-    }
-    for r in regrets(reported, true, reference_F, baseline):
-        row[f"worst_regret_{drop_label(r.drop)}"] = r.worst
-        row[f"avg_regret_{drop_label(r.drop)}"] = r.average
-    if run["log"] is not None:
-        steps = measurements_to_regret(task, run["log"], run["ledger"], reference_F, baseline)
-        for drop, n in zip(DROPS, steps, strict=True):
-            row[f"to_1.05_{drop_label(drop)}"] = n
-    return row
-
-
-def compare_task(
-    task: Task, methods: list[str], seed: int, reference: Reference, advance
-) -> list[dict]:
-    """Rows of ``results.csv`` for one task and seed."""
-    reference_F = reference.front_objectives(task)
-    baseline = task.baseline_objectives()
-    rows = []
-    for name in methods:
-        if name in ROWS:
-            X, reported = reference.row(task, name)
-            run = {
-                "reported": reported,
-                "true": task.true_objectives(X),
-                "verified": np.ones(len(X), dtype=bool),
-                "log": None,
-                "costs": {},
-            }
-        else:
-            run = run_method(task, name, seed)
-        rows.append(
-            {
-                "problem": task.name,
-                "method": name,
-                "seed": seed,
-                **score_row(task, run, reference_F, baseline),
-                **run["costs"],
-            }
-        )
-        advance(f"{task.name} seed {seed}: {name}")
-    return rows
 
 
 def machine() -> str:
@@ -347,64 +223,90 @@ def parse_merge_args(argv: list[str]) -> argparse.Namespace:
 
 
 def run_comparison(args: argparse.Namespace, argv: list[str], console: Console) -> int:
-    """Run every problem, seed and method; write ``results.csv`` and ``info.json``."""
-    rows, info, diagnostics = [], {}, []
+    """Run every problem, seed and method, ``args.jobs`` units (problem x seed, see
+    :mod:`benchmarks.compare.unit`) at a time; after every unit, write ``results.csv``,
+    ``diagnostics.csv`` and ``info.json`` of the units done so far, in problem and seed
+    order (so a run stopped early still says what it did)."""
     seeds = {p: args.seeds_for.get(p, args.seeds) for p in args.problem}
-    total = sum(seeds.values()) * len(args.methods)
+    first = args.first_seed
+    units = [(p, s) for p in args.problem for s in range(first, first + seeds[p])]
+    done: dict[tuple[str, int], UnitResult] = {}
     progress = Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
-        TextColumn("{task.completed}/{task.total} {task.fields[status]}"),
+        TextColumn("{task.completed}/{task.total} units {task.fields[status]}"),
         TimeElapsedColumn(),
         console=console,
     )
-    bar = progress.add_task("compare", total=total, status="")
+    bar = progress.add_task("compare", total=len(units), status="")
     started, cpu_started = time.perf_counter(), time.process_time()
-    with progress, pinned_threads():  # building tasks and references too
-        for problem in args.problem:
-            for seed in range(args.first_seed, args.first_seed + seeds[problem]):
-                progress.update(bar, status=f"{problem} seed {seed}: building")
-                try:
-                    task = load_task(problem, seed, args.cache)
-                except (ValueError, UsageError) as exc:
-                    progress.stop()
-                    print(f"error: {exc}", file=sys.stderr)
-                    return 2
-                if args.quick:
-                    quicken(task)
-                progress.update(bar, status=f"{problem} seed {seed}: reference")
-                effort = 1 if args.quick else ORACLE_EFFORT
-                reference = load_reference(task, args.cache, effort)
-                rows += compare_task(
-                    task,
-                    args.methods,
-                    seed,
-                    reference,
-                    lambda s: progress.update(bar, advance=1, status=s),
-                )
-                pd.DataFrame(rows, columns=list(COLUMNS)).to_csv(
-                    args.out / "results.csv", index=False
-                )
-                done = seed - args.first_seed + 1
-                progress.update(bar, status=f"{problem} seed {seed}: diagnostics")
-                diagnostics.append(diagnostics_row(task, reference, args.cache))
-                pd.DataFrame(diagnostics, columns=list(DIAGNOSTIC_COLUMNS)).to_csv(
-                    args.out / "diagnostics.csv", index=False
-                )
-                info[task.name] = _problem_info(
-                    task, reference, (done, seeds[problem]), problem in args.seeds_for, args
-                )
-                # after every seed, so that a run stopped early still says what it did
-                run = {
-                    "command": "python -m benchmarks.compare " + " ".join(argv),
-                    "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-                    "machine": machine(),
-                    "elapsed_s": time.perf_counter() - started,
-                    "cpu_s": time.process_time() - cpu_started,
-                    "problems": info,
-                }
-                (args.out / "info.json").write_text(json.dumps(run, indent=1))
+
+    def finished(unit: UnitResult) -> None:
+        done[(unit.problem, unit.seed)] = unit
+        progress.update(bar, advance=1, status=f"{unit.problem} seed {unit.seed} done")
+        write_progress(args, argv, units, seeds, done, started, cpu_started)
+
+    work = [(p, s, args.methods, args.cache, args.quick) for p, s in units]
+    with progress:
+        try:
+            jobs = min(args.jobs, len(work))
+            if jobs == 1:
+                for item in work:
+                    finished(run_unit(*item))
+            else:
+                spawn = multiprocessing.get_context("spawn")  # no forked torch state
+                with ProcessPoolExecutor(jobs, mp_context=spawn) as pool:
+                    futures = [pool.submit(run_unit, *item) for item in work]
+                    try:
+                        for future in as_completed(futures):
+                            finished(future.result())
+                    except BaseException:
+                        pool.shutdown(cancel_futures=True)
+                        raise
+        except (ValueError, UsageError) as exc:
+            progress.stop()
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
     return 0
+
+
+def write_progress(
+    args: argparse.Namespace,
+    argv: list[str],
+    units: list[tuple[str, int]],
+    seeds: dict[str, int],
+    done: dict[tuple[str, int], UnitResult],
+    started: float,
+    cpu_started: float,
+) -> None:
+    """Write the results, diagnostics and ``info.json`` of the ``done`` units, in the
+    order of ``units``; the CPU time is the runner's plus every finished unit's."""
+    finished = [done[u] for u in units if u in done]
+    rows = [row for unit in finished for row in unit.rows]
+    pd.DataFrame(rows, columns=list(COLUMNS)).to_csv(args.out / "results.csv", index=False)
+    pd.DataFrame([u.diagnostics for u in finished], columns=list(DIAGNOSTIC_COLUMNS)).to_csv(
+        args.out / "diagnostics.csv", index=False
+    )
+    info = {}
+    for unit in finished:
+        n = sum(1 for u in finished if u.problem == unit.problem)
+        name = unit.rows[0]["problem"] if unit.rows else unit.problem
+        info[name] = {
+            **unit.about,
+            "seeds": _seeds_note(
+                args.first_seed, n, seeds[unit.problem], unit.problem in args.seeds_for
+            ),
+        }
+    run = {
+        "command": "python -m benchmarks.compare " + " ".join(argv),
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": machine(),
+        "jobs": args.jobs,
+        "elapsed_s": time.perf_counter() - started,
+        "cpu_s": time.process_time() - cpu_started + sum(u.cpu_s for u in done.values()),
+        "problems": info,
+    }
+    (args.out / "info.json").write_text(json.dumps(run, indent=1))
 
 
 def missing_diagnostics(
@@ -455,34 +357,15 @@ def combine(parts: list[Path], out: Path, publish: bool) -> str:
     return text
 
 
-def _problem_info(
-    task: Task, reference: Reference, seeds: tuple[int, int], fewer: bool, args
-) -> dict:
-    """What the tables say about a problem besides the numbers."""
-    problem = task.problem
-    how = (
-        "exact (the enumerated space)"
-        if reference.exact
-        else f"NSGA-II on the noiseless truth, population and generations "
-        f"{reference.settings['oracle_effort']}x the problem's"
+def _seeds_note(first: int, done: int, planned: int, fewer: bool) -> str:
+    """``"1000-1009 (10)"``, saying when fewer seeds ran than planned or than the
+    default."""
+    return (
+        f"{first}-{first + done - 1} ({done}"
+        + (f" of {planned} planned: the run did not finish" if done < planned else "")
+        + (", fewer than the default: --seeds-for" if fewer else "")
+        + ")"
     )
-    return {
-        "accuracy": task.accuracy_note,
-        "budgets": (
-            f"{task.budget} latency measurements, {task.accuracy_budget} accuracy evaluations, "
-            f"at most M = {task.max_reported} reported configurations; "
-            f"{problem.clusters.k} clusters"
-        ),
-        "reference": f"{how}, union with the two floor fronts; cached in {args.cache}/",
-        "effort": reference.settings["oracle_effort"],
-        "cache": str(args.cache),
-        "seeds": (
-            f"{args.first_seed}-{args.first_seed + seeds[0] - 1} ({seeds[0]}"
-            + (f" of {seeds[1]} planned: the run did not finish" if seeds[0] < seeds[1] else "")
-            + (", fewer than the default: --seeds-for" if fewer else "")
-            + ")"
-        ),
-    }
 
 
 if __name__ == "__main__":

@@ -33,6 +33,7 @@ import numpy as np
 from benchmarks.compare.metrics import non_dominated_index
 from benchmarks.compare.protocol import choose
 from benchmarks.compare.task import Task
+from moo_compress.atomic_write import replacing
 from moo_compress.nsga import optimise
 
 ORACLE_EFFORT = 2
@@ -168,7 +169,6 @@ def load_reference(task: Task, cache_dir: Path | None, effort: int = ORACLE_EFFO
     fronts = compute(task, settings)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_suffix(".partial.npz")
-        np.savez(partial, **fronts, settings=json.dumps(settings))
-        partial.replace(path)
+        with replacing(path) as tmp, tmp.open("wb") as out:  # parallel units
+            np.savez(out, **fronts, settings=json.dumps(settings))
     return Reference(fronts, settings["exact"], settings)

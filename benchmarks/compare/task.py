@@ -37,6 +37,7 @@ import numpy as np
 
 from moo_compress import compress, fake_quant, recovery
 from moo_compress.accuracy import AccuracyEvaluator
+from moo_compress.atomic_write import replacing
 from moo_compress.config import CompressionConfig
 from moo_compress.device import Device
 from moo_compress.devices.simulated import SimulatedDevice
@@ -176,9 +177,8 @@ class Task:
             accuracy = np.array([self._evaluate(x) for x in X])
             if path is not None:
                 path.parent.mkdir(parents=True, exist_ok=True)
-                partial = path.with_suffix(".partial.npy")
-                np.save(partial, accuracy)
-                partial.replace(path)
+                with replacing(path) as tmp, tmp.open("wb") as out:  # parallel units
+                    np.save(out, accuracy)
         self.standin = AccuracyModel().fit(self.problem.features(X), accuracy)
         self.accuracy_note = (
             f"STAND-IN: a GP fitted on {len(X)} real {self.problem.accuracy_label} "
