@@ -24,6 +24,7 @@ worst / worst_0]``, reference point :data:`~moo_compress.acquisition.REFERENCE`)
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -53,12 +54,15 @@ class EhviRounds:
         acquisition: Chooses the (configuration, cluster) pairs and records why it
             stopped, if it did.
         pool: Every configuration NSGA-II has evaluated.
+        seconds: Wall seconds of every round's pair choice (``"select"``: posterior
+            samples and EHVI) and latency-model refit (``"refit"``), in round order.
     """
 
     def __init__(self, search: FleetSearch) -> None:
         self.search = search
         self.acquisition = FleetAcquisition(search.objectives, seed=search.settings.seed)
         self.pool = CandidatePool()
+        self.seconds: dict[str, list[float]] = {"select": [], "refit": []}
 
     # ------------------------------------------------------------- during the loop
     def generation(self, offspring: np.ndarray, generations_left: int) -> None:
@@ -79,13 +83,26 @@ class EhviRounds:
         # the early stop only after half the budget: on resnet50_hdap (dev seed 0) the
         # noise-floor rule had stopped the search at 82 of 400 measurements
         may_stop = 2 * self.left() <= search.settings.budget
+        start = time.perf_counter()
         picks = self.acquisition.select(
             X, search.clusters, known, n, search.reference_scale(), may_stop
         )
+        self.seconds["select"].append(time.perf_counter() - start)
         if picks:
             search.measure([(X[i], c) for i, c in picks])
+            start = time.perf_counter()
             search.latency_model.refit()
+            self.seconds["refit"].append(time.perf_counter() - start)
         return bool(picks)
+
+    def record(self) -> dict:
+        """JSON-ready: the acquisition's record plus the rounds' wall seconds (mean and
+        max of the pair choice and of the refit; machine-dependent, unlike the rest)."""
+        timing = {
+            f"{what}_s": {"mean": float(np.mean(v)), "max": float(np.max(v))} if v else None
+            for what, v in self.seconds.items()
+        }
+        return {**self.acquisition.record(), "round_seconds": timing}
 
     # ------------------------------------------------------- after the last generation
     def finish(self, opt: np.ndarray, population: np.ndarray) -> np.ndarray:

@@ -306,7 +306,7 @@ class FleetSearch:
         """What the EHVI acquisition did and, where the model records one, its choice."""
         if self.rounds is None:
             return None
-        record = self.rounds.acquisition.record()
+        record = self.rounds.record()
         if isinstance(self.latency_model, TransferSwitch):
             record["latency_model"] = self.latency_model.evidence
         return record

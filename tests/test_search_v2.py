@@ -53,6 +53,9 @@ def test_v2_measures_every_round_within_the_budget(v2_run):
     assert spent <= search.settings.budget
     initial = len(search.initial_configurations()) * result.clusters.k
     assert record["stopped_early"] or spent >= initial + record["rounds"]
+    timing = record["round_seconds"]
+    assert 0 < timing["select_s"]["mean"] <= timing["select_s"]["max"]
+    assert 0 < timing["refit_s"]["mean"] <= timing["refit_s"]["max"]
 
 
 def test_v2_spends_the_budget_or_says_it_stopped_early(v2_run):
