@@ -93,6 +93,12 @@ class FleetProblem(Problem):
             ``--finetune-steps`` overrides it), see :mod:`moo_compress.finetune_front`.
         max_reported: M, the most configurations a method may report in the
             comparison (``benchmarks.compare``, protocol v2).
+        loss_margin: The accuracy range that counts, in accuracy points (a fraction,
+            0.10 = 10 points) below the uncompressed model: the search's hypervolume
+            (which its acquisition and its front choice maximise) has its accuracy-loss
+            reference point there, so configurations that lose more add nothing
+            (None: the whole range, reference loss 1). The comparison scores the same
+            10 points (``benchmarks/compare/metrics.py``).
         retry_policy: Deadlines, retries and outlier test of the runner's latency
             measurements (:class:`~moo_compress.dispatch.RetryPolicy`; None: its
             defaults).
@@ -114,6 +120,7 @@ class FleetProblem(Problem):
     generations: int = 20
     finetune_steps: int = 0
     max_reported: int = 16
+    loss_margin: float | None = 0.10
     retry_policy: RetryPolicy | None = None
 
     def __init__(

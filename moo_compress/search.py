@@ -343,18 +343,28 @@ class FleetSearch:
 
     def _hypervolume(self, F: np.ndarray) -> float:
         """Hypervolume of ``F`` scaled by :meth:`reference_scale`, reference point
-        (1, 1.1, 1.1); a larger value is better."""
+        (1, 1.1, 1.1): of the configurations within ``loss_margin`` of the baseline's
+        accuracy and faster than 1.1x its latency; a larger value is better."""
         if F is None or len(F) == 0:
             return 0.0
         scale = self.reference_scale()
         return float(HV(ref_point=REFERENCE)(np.atleast_2d(F) / scale))
 
     def reference_scale(self) -> np.ndarray:
-        """(3,) divisor of the objectives for hypervolume: 1 and the baseline's
-        predicted average and worst-cluster latency (once, when first asked)."""
+        """(3,) divisor of the objectives ``[loss, avg ms, worst ms]`` for hypervolume,
+        whose reference point is then :data:`~moo_compress.acquisition.REFERENCE`
+        ``(1, 1.1, 1.1)``: the uncompressed baseline's predicted loss plus the problem's
+        ``loss_margin`` (1 where it has none), and its predicted average and
+        worst-cluster latency (once, when first asked)."""
         if self._scale is None:
-            lat = self.objectives.predict_latency(self.problem.baseline()[None])[0]
-            self._scale = np.concatenate([[1.0], self.clusters.fleet_objectives(lat)[0]])
+            baseline = self.problem.baseline()[None]
+            lat = self.objectives.predict_latency(baseline)[0]
+            margin = self.problem.loss_margin
+            loss = 1.0
+            if margin is not None:
+                accuracy = float(self.objectives.predict_accuracy(baseline)[0][0])
+                loss = min(1.0, max(0.0, 1.0 - accuracy) + margin)
+            self._scale = np.concatenate([[loss], self.clusters.fleet_objectives(lat)[0]])
         return self._scale
 
 

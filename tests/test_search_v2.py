@@ -95,3 +95,18 @@ def test_v2_same_seed_same_front_and_resume(v2_run, tmp_path):
 def test_unknown_acquisition_is_refused():
     with pytest.raises(ValueError, match="acquisition must be one of"):
         SearchSettings(acquisition="ucb")
+
+
+def test_hypervolume_counts_only_the_problems_accuracy_range(v2_run):
+    # the loss reference point is the baseline's predicted loss plus loss_margin: a
+    # configuration that loses more adds no hypervolume, one just inside does
+    search, result = v2_run
+    scale = search.reference_scale()
+    accuracy = search.objectives.predict_accuracy(search.problem.baseline()[None])[0][0]
+    # (predicted when first asked, by an earlier fit of the accuracy model)
+    assert scale[0] == pytest.approx(1.0 - accuracy + search.problem.loss_margin, abs=1e-3)
+    fast = 0.5 * scale[1:]
+    assert search._hypervolume(np.array([[1.01 * scale[0], *fast]])) == 0.0
+    assert search._hypervolume(np.array([[0.99 * scale[0], *fast]])) > 0.0
+    # the reported rows were chosen by hypervolume contribution: all within the range
+    assert (1.0 - result.front.accuracy <= scale[0]).all()
