@@ -130,11 +130,13 @@ def test_outputs_have_the_documented_columns(tmp_path, capsys):
     assert tuple(diagnostics.columns) == DIAGNOSTIC_COLUMNS and len(diagnostics) == 1
     assert diagnostics["kind"].iloc[0] in ("test", "control")
     assert "**Fleet diagnostics**" in table
-    # runs made in parallel combine into one table
+    # runs made in parallel combine into one table; a later part's row replaces an
+    # earlier one of the same problem, method and seed
     merged = tmp_path / "merged"
     assert main(["merge", f"{out},{out}", "--out", str(merged)]) == 0
-    assert len(pd.read_csv(merged / "results.csv")) == 2 * len(results)
-    assert "| random |" in (merged / "table.md").read_text()
+    pd.testing.assert_frame_equal(pd.read_csv(merged / "results.csv"), results)
+    table = (merged / "table.md").read_text()
+    assert "| random |" in table and "- Seeds: 0-0 (1, fewer than the default 10)." in table
     assert main(["merge", str(tmp_path / "nothing"), "--out", str(merged)]) == 2
 
 

@@ -332,11 +332,25 @@ def missing_diagnostics(
 
 
 def combine(parts: list[Path], out: Path, publish: bool) -> str:
-    """One ``table.md`` (and with ``publish``, ``RESULTS.md``) of the runs in ``parts``."""
+    """One ``table.md`` (and with ``publish``, ``RESULTS.md``) of the runs in ``parts``.
+
+    A row of a later part replaces the row of an earlier part with the same problem,
+    method and seed (so a rerun of some methods replaces their old rows), and so does a
+    later diagnostics row of the same problem and seed; with several parts, each
+    problem's seeds are read from the combined rows, and the published file says how
+    many rows were replaced."""
     results = pd.concat([pd.read_csv(p / "results.csv") for p in parts], ignore_index=True)
+    key = ["problem", "method", "seed"]
+    replaced = int(results.duplicated(key, keep="last").sum())
+    results = results.drop_duplicates(key, keep="last").reset_index(drop=True)
     runs = [json.loads((p / "info.json").read_text()) for p in parts]
-    info = {name: about for run in runs for name, about in run["problems"].items()}
+    info = {name: dict(about) for run in runs for name, about in run["problems"].items()}
+    if len(parts) > 1:
+        for name, seeds in results.groupby("problem")["seed"]:
+            info[name]["seeds"] = _seeds_of(sorted(set(seeds.astype(int))))
     found = [pd.read_csv(p / "diagnostics.csv") for p in parts if (p / "diagnostics.csv").is_file()]
+    if found:
+        found = [pd.concat(found).drop_duplicates(["problem", "seed"], keep="last")]
     diagnostics = missing_diagnostics(results, found, info)
     text = markdown(results, info, diagnostics)
     (out / "table.md").write_text(text)
@@ -350,11 +364,26 @@ def combine(parts: list[Path], out: Path, publish: bool) -> str:
             f"{run['elapsed_s']:.0f} s wall, {run['cpu_s']:.0f} s CPU"
             for run in runs
         )
+        if len(parts) > 1:
+            produced += (
+                f"\n\nCombined by `python -m benchmarks.compare merge` in this order; "
+                f"{replaced} rows of earlier parts were replaced by a later part's rows of "
+                "the same problem, method and seed."
+            )
         RESULTS_MD.write_text(
             f"# Comparison results\n\nProduced by:\n\n{produced}\n\n"
             f"Columns: see `COLUMNS` in `benchmarks/compare/__main__.py`.\n\n{text}"
         )
     return text
+
+
+def _seeds_of(seeds: list[int]) -> str:
+    """``"1000-1009 (10)"`` for consecutive seeds, else the list; saying when fewer
+    than the default :data:`MIN_SEEDS`."""
+    consecutive = seeds == list(range(seeds[0], seeds[0] + len(seeds)))
+    which = f"{seeds[0]}-{seeds[-1]}" if consecutive else ", ".join(map(str, seeds))
+    fewer = f", fewer than the default {MIN_SEEDS}" if len(seeds) < MIN_SEEDS else ""
+    return f"{which} ({len(seeds)}{fewer})"
 
 
 def _seeds_note(first: int, done: int, planned: int, fewer: bool) -> str:
