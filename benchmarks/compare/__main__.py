@@ -244,7 +244,8 @@ def run_comparison(args: argparse.Namespace, argv: list[str], console: Console) 
     def finished(unit: UnitResult) -> None:
         done[(unit.problem, unit.seed)] = unit
         progress.update(bar, advance=1, status=f"{unit.problem} seed {unit.seed} done")
-        write_progress(args, argv, units, seeds, done, started, cpu_started)
+        workers = min(args.jobs, len(units)) > 1  # else the units run in this process
+        write_progress(args, argv, units, seeds, done, started, cpu_started, workers)
 
     work = [(p, s, args.methods, args.cache, args.quick) for p, s in units]
     with progress:
@@ -278,9 +279,11 @@ def write_progress(
     done: dict[tuple[str, int], UnitResult],
     started: float,
     cpu_started: float,
+    workers: bool,
 ) -> None:
     """Write the results, diagnostics and ``info.json`` of the ``done`` units, in the
-    order of ``units``; the CPU time is the runner's plus every finished unit's."""
+    order of ``units``; the CPU time is the runner's, plus every finished unit's when
+    they ran in ``workers`` (processes of their own)."""
     finished = [done[u] for u in units if u in done]
     rows = [row for unit in finished for row in unit.rows]
     pd.DataFrame(rows, columns=list(COLUMNS)).to_csv(args.out / "results.csv", index=False)
@@ -303,7 +306,9 @@ def write_progress(
         "machine": machine(),
         "jobs": args.jobs,
         "elapsed_s": time.perf_counter() - started,
-        "cpu_s": time.process_time() - cpu_started + sum(u.cpu_s for u in done.values()),
+        "cpu_s": time.process_time()
+        - cpu_started
+        + (sum(u.cpu_s for u in done.values()) if workers else 0.0),
         "problems": info,
     }
     (args.out / "info.json").write_text(json.dumps(run, indent=1))
