@@ -324,9 +324,9 @@ class FleetSearch:
     def _choose(self, front: np.ndarray) -> np.ndarray:
         """At most :attr:`front_cap` distinct rows of ``front`` to measure: under
         ``"ehvi"`` by :meth:`EhviRounds.choose`, else evenly spread."""
-        front = np.unique(front, axis=0)
         if self.rounds is not None:
             return self.rounds.choose(front)
+        front = np.unique(front, axis=0)
         return front if len(front) <= self.front_cap else self.spread(front)
 
     def spread(self, front: np.ndarray, n: int | None = None) -> np.ndarray:

@@ -241,16 +241,16 @@ def run_comparison(args: argparse.Namespace, argv: list[str], console: Console) 
     bar = progress.add_task("compare", total=len(units), status="")
     started, cpu_started = time.perf_counter(), time.process_time()
 
+    jobs = min(args.jobs, len(units))  # 1: the units run in this process
+
     def finished(unit: UnitResult) -> None:
         done[(unit.problem, unit.seed)] = unit
         progress.update(bar, advance=1, status=f"{unit.problem} seed {unit.seed} done")
-        workers = min(args.jobs, len(units)) > 1  # else the units run in this process
-        write_progress(args, argv, units, seeds, done, started, cpu_started, workers)
+        write_progress(args, argv, units, seeds, done, started, cpu_started, jobs)
 
     work = [(p, s, args.methods, args.cache, args.quick) for p, s in units]
     with progress:
         try:
-            jobs = min(args.jobs, len(work))
             if jobs == 1:
                 for item in work:
                     finished(run_unit(*item))
@@ -279,11 +279,11 @@ def write_progress(
     done: dict[tuple[str, int], UnitResult],
     started: float,
     cpu_started: float,
-    workers: bool,
+    jobs: int,
 ) -> None:
     """Write the results, diagnostics and ``info.json`` of the ``done`` units, in the
     order of ``units``; the CPU time is the runner's, plus every finished unit's when
-    they ran in ``workers`` (processes of their own)."""
+    ``jobs`` > 1 (each unit in a process of its own)."""
     finished = [done[u] for u in units if u in done]
     rows = [row for unit in finished for row in unit.rows]
     pd.DataFrame(rows, columns=list(COLUMNS)).to_csv(args.out / "results.csv", index=False)
@@ -292,23 +292,18 @@ def write_progress(
     )
     info = {}
     for unit in finished:
-        n = sum(1 for u in finished if u.problem == unit.problem)
+        ran = sorted(u.seed for u in finished if u.problem == unit.problem)
         name = unit.rows[0]["problem"] if unit.rows else unit.problem
-        info[name] = {
-            **unit.about,
-            "seeds": _seeds_note(
-                args.first_seed, n, seeds[unit.problem], unit.problem in args.seeds_for
-            ),
-        }
+        info[name] = {**unit.about, "seeds": _seeds_of(ran, seeds[unit.problem])}
     run = {
         "command": "python -m benchmarks.compare " + " ".join(argv),
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": machine(),
-        "jobs": args.jobs,
+        "jobs": jobs,
         "elapsed_s": time.perf_counter() - started,
         "cpu_s": time.process_time()
         - cpu_started
-        + (sum(u.cpu_s for u in done.values()) if workers else 0.0),
+        + (sum(u.cpu_s for u in done.values()) if jobs > 1 else 0.0),
         "problems": info,
     }
     (args.out / "info.json").write_text(json.dumps(run, indent=1))
@@ -382,24 +377,16 @@ def combine(parts: list[Path], out: Path, publish: bool) -> str:
     return text
 
 
-def _seeds_of(seeds: list[int]) -> str:
-    """``"1000-1009 (10)"`` for consecutive seeds, else the list; saying when fewer
-    than the default :data:`MIN_SEEDS`."""
+def _seeds_of(seeds: list[int], planned: int | None = None) -> str:
+    """``"1000-1009 (10)"`` for consecutive seeds, else the list; saying when fewer ran
+    than ``planned`` (a run that did not finish) and when fewer than the default
+    :data:`MIN_SEEDS` were planned (or ran)."""
+    planned = len(seeds) if planned is None else planned
     consecutive = seeds == list(range(seeds[0], seeds[0] + len(seeds)))
     which = f"{seeds[0]}-{seeds[-1]}" if consecutive else ", ".join(map(str, seeds))
-    fewer = f", fewer than the default {MIN_SEEDS}" if len(seeds) < MIN_SEEDS else ""
-    return f"{which} ({len(seeds)}{fewer})"
-
-
-def _seeds_note(first: int, done: int, planned: int, fewer: bool) -> str:
-    """``"1000-1009 (10)"``, saying when fewer seeds ran than planned or than the
-    default."""
-    return (
-        f"{first}-{first + done - 1} ({done}"
-        + (f" of {planned} planned: the run did not finish" if done < planned else "")
-        + (", fewer than the default: --seeds-for" if fewer else "")
-        + ")"
-    )
+    unfinished = f" of {planned} planned: the run did not finish" if len(seeds) < planned else ""
+    fewer = f", fewer than the default {MIN_SEEDS}" if planned < MIN_SEEDS else ""
+    return f"{which} ({len(seeds)}{unfinished}{fewer})"
 
 
 if __name__ == "__main__":
