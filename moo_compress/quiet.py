@@ -10,6 +10,7 @@ the call, e.g. botorch's fit-cap notices in :func:`surrogates.gp_surrogate.fit_m
 
 from __future__ import annotations
 
+import logging
 import warnings
 
 LIBRARY_WARNINGS: tuple[tuple[str, type[Warning], str], ...] = (
@@ -19,9 +20,15 @@ LIBRARY_WARNINGS: tuple[tuple[str, type[Warning], str], ...] = (
     ("A not p.d., added jitter", Warning, ""),  # GP fits (linear_operator): handled
 )
 """(message regex, category, module regex) of each warning ignored."""
+LIBRARY_LOGGERS = ("torch.utils.cpp_extension",)
+"""Loggers raised to ERROR: torch's cpp_extension logs "No CUDA runtime is found" when
+a library imports it on a CPU-only machine, where nothing here builds an extension."""
 
 
 def quiet_library_warnings() -> None:
-    """Ignore :data:`LIBRARY_WARNINGS` from now on (process-wide)."""
+    """Ignore :data:`LIBRARY_WARNINGS` and the lesser records of :data:`LIBRARY_LOGGERS`
+    from now on (process-wide)."""
     for message, category, module in LIBRARY_WARNINGS:
         warnings.filterwarnings("ignore", message=message, category=category, module=module)
+    for name in LIBRARY_LOGGERS:
+        logging.getLogger(name).setLevel(logging.ERROR)
