@@ -20,3 +20,7 @@ _spec.loader.exec_module(_base)
 class ResNet8DigitsMCUSize(_base.ResNet8DigitsMCU):
     name = "resnet8_digits_mcu_size"
     max_size_bits = 256_000
+    # The whole accuracy range counts: under this size cap no configuration found so
+    # far comes within 10 points of the uncompressed (infeasible) model, so the default
+    # loss_margin would leave the hypervolume, and the acquisition, nothing to improve.
+    loss_margin = None
