@@ -12,6 +12,7 @@ from benchmarks.compare.diagnostics import (
     worst_cluster_changes,
 )
 from benchmarks.compare.metrics import non_dominated_index
+from benchmarks.compare.reference import pooled
 from benchmarks.compare.regret import regrets
 from moo_compress.nb201 import FILES, data_dir
 
@@ -97,6 +98,61 @@ def test_regret_just_under_the_threshold_is_a_control() -> None:
     _, _, found = score_nominal(true_F)
     assert diagnostics(found).max_worst_regret == pytest.approx(1.049)
     assert diagnostics(found).kind == "control"
+
+
+class HandTask:
+    """The hand-made candidates as a task whose configurations are row indices (N, 1)."""
+
+    def __init__(self, cluster_ms: np.ndarray) -> None:
+        self.F = true_objectives(cluster_ms, np.array([0.5, 0.5]))
+
+    def true_objectives(self, X: np.ndarray) -> np.ndarray:
+        return self.F[X[:, 0]]
+
+    def true_nominal_ms(self, X: np.ndarray) -> np.ndarray:
+        return NOMINAL[X[:, 0]]
+
+    def macs(self, X: np.ndarray) -> np.ndarray:
+        return NOMINAL[X[:, 0]] * 1e6
+
+
+def test_pooled_floor_fronts_leave_no_regret_on_a_pure_rescaling() -> None:
+    # Search error planted in the separate NSGA-II runs: the oracle_nominal run missed
+    # rows 2 and 3, which the oracle run found. Alone, oracle_nominal would then show
+    # regret on a fleet that only rescales the nominal device; from the pool, none.
+    task = HandTask(np.column_stack([1.5 * NOMINAL, 0.8 * NOMINAL**1.2]))
+    rows = nominal_front_index(LOSS, NOMINAL)
+    fronts = {
+        "oracle": rows[:, None],
+        "oracle_macs": np.array([[0], [6]]),
+        "oracle_nominal": np.array([[0], [4], [5], [6]]),
+    }
+    alone = [r.worst for r in score_nominal_rows(task, fronts["oracle_nominal"][:, 0])]
+    assert max(alone) > 1.05  # the planted search error
+    pool = pooled(task, fronts)
+    assert sorted(pool["oracle_nominal"][:, 0]) == sorted(rows)
+    assert sorted(pool["oracle_macs"][:, 0]) == sorted(rows)
+    found = score_nominal_rows(task, pool["oracle_nominal"][:, 0])
+    assert [r.worst for r in found] == pytest.approx([1.0] * 4)
+
+
+def test_pooled_fronts_keep_a_planted_rank_swap() -> None:
+    cluster_ms = np.column_stack([NOMINAL, NOMINAL.copy()])
+    cluster_ms[2, 1] = 9.0
+    task = HandTask(cluster_ms)
+    fronts = {name: np.arange(len(LOSS))[:, None] for name in ("oracle", "oracle_macs")}
+    fronts["oracle_nominal"] = nominal_front_index(LOSS, NOMINAL)[:, None]
+    pool = pooled(task, fronts)
+    assert 1 not in pool["oracle_nominal"][:, 0] and 1 in pool["oracle"][:, 0]
+    found = {r.drop: r for r in score_nominal_rows(task, pool["oracle_nominal"][:, 0])}
+    assert found[0.005].worst == pytest.approx(9.0 / 7.5)
+
+
+def score_nominal_rows(task: HandTask, rows: np.ndarray):
+    """Regrets of reporting ``rows`` as oracle_nominal, against all candidates' front."""
+    reported = np.column_stack([LOSS[rows], NOMINAL[rows], NOMINAL[rows]])
+    reference = task.F[non_dominated_index(task.F)]
+    return regrets(reported, task.F[rows], reference, task.F[0])
 
 
 needs_data = pytest.mark.skipif(

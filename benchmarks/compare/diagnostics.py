@@ -14,8 +14,9 @@ a single-device team would tune for):
   ever the worst. With one worst cluster throughout, the worst-case objective is one
   cluster's latency.
 * **oracle_nominal**: the front that is optimal for the nominal device alone (exact by
-  enumeration where the problem enumerates its space, else NSGA-II on the nominal
-  device's true latency; the problem's cached reference,
+  enumeration where the problem enumerates its space, else the nominal-optimal rows of
+  the pool of the reference's three NSGA-II fronts on the true latencies, so that its
+  regret measures reordering, not search error; the problem's cached reference,
   :mod:`benchmarks.compare.reference`), reported as the nominal device's latency for
   both average and worst case, and scored on the fleet's truth: its hypervolume
   fraction (:mod:`benchmarks.compare.metrics`) and its deployment regret at the accuracy
