@@ -286,7 +286,6 @@ class FleetSearch:
         ref_F = self.problem.objectives(ref_accuracy, ref_latency, self.clusters)
         beaten = np.array([_dominated_by_any(f, ref_F) for f in F[order]], dtype=bool)
         order = order[~beaten]
-        self.latency_model.refit()
         return SearchResult(
             front=self._rows(front[order], accuracy[order], latency[order]),
             references=list(references),

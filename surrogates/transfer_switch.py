@@ -8,7 +8,8 @@ Every structure is scored on the same points (artefacts are flagged per cluster 
 any structure sees them), so the scores are comparable.
 
 The structures are compared again only when the data have grown by ``regrow`` (a factor)
-since the last comparison; in between, only the chosen structure is refitted, which keeps
+since the last comparison, at an explicit ``refit``; in between, and when a prediction
+finds data added since the last fit, only the chosen structure is refitted, which keeps
 a search's refits about as cheap as one model's.
 
 Transfer switches itself off: a structure is chosen over a simpler one (order of
@@ -104,10 +105,15 @@ class TransferSwitch:
 
     @property
     def chosen(self) -> FleetGP:
-        r"""The candidate in use (refitted first if data changed; see ``refit``)."""
-        if self.choice is None or self.models[self.choice].is_stale:
+        r"""The candidate in use. Before the first ``refit`` this runs it; after that, a
+        candidate with data added since its fit is refitted alone, without a new
+        comparison (only an explicit ``refit`` compares)."""
+        if self.choice is None:
             self.refit()
-        return self.models[self.choice]
+        model = self.models[self.choice]
+        if model.is_stale:
+            model.refit()
+        return model
 
     def predict(
         self, X: np.ndarray, prior_ms: np.ndarray | None = None
