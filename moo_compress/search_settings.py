@@ -17,7 +17,8 @@ class SearchSettings:
         accuracy_budget: Real accuracy evaluations for an expensive evaluator.
         pop_size, generations: NSGA-II settings.
         max_front: At most this many predicted-front configurations are measured at
-            the end (spread evenly along the predicted fleet-average latency).
+            the end (``"ehvi"``: by greedy hypervolume contribution under the posterior;
+            ``"policy"``: spread evenly along the predicted fleet-average latency).
         n_init: Initial space-filling (Sobol) configurations; with the problem's anchors
             (see :meth:`FleetProblem.anchors <moo_compress.problem.FleetProblem.anchors>`)
             each is measured on every cluster.
