@@ -140,9 +140,10 @@ def test_outputs_have_the_documented_columns(tmp_path, capsys):
     assert main(["merge", str(tmp_path / "nothing"), "--out", str(merged)]) == 2
 
 
-def test_parallel_units_give_the_numbers_of_one_process(tmp_path):
+def test_parallel_units_give_the_numbers_of_one_process(tmp_path, capfd):
     """--jobs runs each (problem, seed) unit in its own process: the scores, costs and
-    row order are those of --jobs 1 (wall times aside)."""
+    row order are those of --jobs 1 (wall times aside), and the worker processes are as
+    quiet as the runner (no library warning on their imports)."""
     frames = []
     for jobs in (1, 2):
         out = tmp_path / f"jobs{jobs}"
@@ -154,6 +155,7 @@ def test_parallel_units_give_the_numbers_of_one_process(tmp_path):
         assert info["jobs"] == jobs and info["cpu_s"] > 0
     assert list(frames[1]["seed"]) == [0, 0, 0, 1, 1, 1]
     pd.testing.assert_frame_equal(frames[0], frames[1])
+    assert "Warning" not in capfd.readouterr().err
 
 
 def test_unknown_method_is_one_line_and_exit_2(tmp_path, capsys):

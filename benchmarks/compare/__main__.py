@@ -256,7 +256,10 @@ def run_comparison(args: argparse.Namespace, argv: list[str], console: Console) 
                     finished(run_unit(*item))
             else:
                 spawn = multiprocessing.get_context("spawn")  # no forked torch state
-                with ProcessPoolExecutor(jobs, mp_context=spawn) as pool:
+                # the filters first: unpickling run_unit imports the library, which warns
+                with ProcessPoolExecutor(
+                    jobs, mp_context=spawn, initializer=quiet_library_warnings
+                ) as pool:
                     futures = [pool.submit(run_unit, *item) for item in work]
                     try:
                         for future in as_completed(futures):

@@ -24,7 +24,6 @@ from benchmarks.compare.reference import ORACLE_EFFORT, ROWS, Reference, load_re
 from benchmarks.compare.regret import DROPS, regrets
 from benchmarks.compare.tables import drop_label
 from benchmarks.compare.task import Task, default_accuracy_budget, load_task
-from moo_compress.quiet import quiet_library_warnings
 from moo_compress.search import FleetSearch, SearchSettings
 
 
@@ -59,7 +58,6 @@ def run_unit(
         ValueError, UsageError: if the problem cannot be loaded.
         ProtocolError: if a method broke the protocol.
     """
-    quiet_library_warnings()  # a worker process starts without the runner's filters
     cpu_started = time.process_time()
     with pinned_threads():
         task = load_task(problem, seed, cache)
