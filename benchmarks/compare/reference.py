@@ -19,8 +19,11 @@ error: on ``resnet8_digits_mcu``, a fleet that only rescales the nominal device
 (log-linear R^2 >= 0.99999), the separate ``oracle_nominal`` run missed configurations
 the ``oracle`` run had found, showed up to 13 % worst-cluster regret, and the
 diagnostics called 2 of 4 seeds tests. With the pool, a pure rescaling leaves exactly
-no regret. The reference front that every score is relative to is the non-dominated
-union of the three fronts on the truth, which the pool step does not change.
+no regret. Where a floor's own run missed a region that another run found, the pooled
+floor is better than that run alone would be: the floors err towards calling a problem a
+control and towards beating a method, so claims against them stay conservative. The
+reference front that every score is relative to is the non-dominated union of the three
+fronts on the truth, which the pool step does not change.
 
 Computing it can take minutes, so it is cached on disk (``.npz``) under a key of the
 problem file's hash, the seed, the settings and a probe of the truth (the true
