@@ -330,7 +330,7 @@ def missing_diagnostics(
             cache = Path(info[problem].get("cache", CACHE))
             task = load_task(problem, int(seed), cache)
             reference = load_reference(task, cache, info[problem].get("effort", ORACLE_EFFORT))
-            rows.append(diagnostics_row(task, reference, cache))
+            rows.append(diagnostics_row(task, reference))
     return pd.concat([have, pd.DataFrame(rows, columns=DIAGNOSTIC_COLUMNS)], ignore_index=True)
 
 

@@ -40,7 +40,7 @@ import numpy as np
 from scipy.stats import spearmanr
 
 from benchmarks.compare.metrics import Scale, hypervolume, non_dominated_index
-from benchmarks.compare.reference import ORACLE_EFFORT, load_reference
+from benchmarks.compare.reference import ORACLE_EFFORT, Reference, load_reference
 from benchmarks.compare.regret import DROPS, Regret, regrets
 from benchmarks.compare.task import Task
 
@@ -176,6 +176,7 @@ def diagnose(
     n_sample: int = 2000,
     cache_dir: Path | None = None,
     effort: int = ORACLE_EFFORT,
+    reference: Reference | None = None,
 ) -> Diagnostics:
     """The diagnostics of a task (see the module docstring).
 
@@ -186,12 +187,15 @@ def diagnose(
             where the problem enumerates its space).
         cache_dir: Where the problem's reference is cached (None: computed, not kept).
         effort: The reference's NSGA-II effort (see :mod:`benchmarks.compare.reference`).
+        reference: The task's reference, if already loaded (then ``cache_dir`` and
+            ``effort`` are not used).
     """
     problem = task.problem
     nominal = task.nominal_device()
     clusters = problem.clusters
     active = clusters.active
-    reference = load_reference(task, cache_dir, effort)
+    if reference is None:
+        reference = load_reference(task, cache_dir, effort)
     reference_F = reference.front_objectives(task)
     baseline = task.baseline_objectives()
     nominal_X, reported = reference.row(task, "oracle_nominal")

@@ -172,24 +172,27 @@ def load_reference(task: Task, cache_dir: Path | None, effort: int = ORACLE_EFFO
     path = None
     if cache_dir is not None:
         path = Path(cache_dir) / f"{task.name}-seed{task.seed}-{cache_key(task, settings)}.npz"
-        if path.is_file():
-            with np.load(path) as data:
-                fronts = {name: data[name] for name in ROWS}
-            return Reference(pooled(task, fronts), settings["exact"], settings, cached=True)
-    fronts = compute(task, settings)
-    if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with replacing(path) as tmp, tmp.open("wb") as out:  # parallel units
-            np.savez(out, **fronts, settings=json.dumps(settings))
-    return Reference(pooled(task, fronts), settings["exact"], settings)
+    cached = path is not None and path.is_file()
+    if cached:
+        with np.load(path) as data:
+            fronts = {name: data[name] for name in ROWS}
+    else:
+        fronts = compute(task, settings)
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with replacing(path) as tmp, tmp.open("wb") as out:  # parallel units
+                np.savez(out, **fronts, settings=json.dumps(settings))
+    exact = settings["exact"]
+    return Reference(fronts if exact else pooled(task, fronts), exact, settings, cached)
 
 
 def pooled(task: Task, fronts: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Each front anew from the pool of all three: the rows of the union (distinct
     decision vectors) non-dominated in that front's own objectives (:func:`own_objectives`).
 
-    Exact (enumerated) fronts come back unchanged in content. The cache keeps the runs'
-    own fronts, so this step needs no recomputation.
+    Only for NSGA-II fronts: exact (enumerated) fronts are already optimal over the
+    whole space. The cache keeps the runs' own fronts, so this step needs no
+    recomputation.
     """
     pool = np.unique(np.vstack(list(fronts.values())), axis=0)
     return {name: pool[non_dominated_index(own_objectives(task, name, pool))] for name in ROWS}

@@ -65,7 +65,7 @@ def run_unit(
             quicken(task)
         reference = load_reference(task, cache, 1 if quick else ORACLE_EFFORT)
         rows = compare_task(task, methods, seed, reference)
-        diagnostics = diagnostics_row(task, reference, cache)
+        diagnostics = diagnostics_row(task, reference)
     return UnitResult(
         problem,
         seed,
@@ -143,12 +143,10 @@ def run_method(task: Task, name: str, seed: int) -> dict:
     }
 
 
-def diagnostics_row(task: Task, reference: Reference, cache: Path | None) -> dict:
+def diagnostics_row(task: Task, reference: Reference) -> dict:
     """The fleet diagnostics of one task (:func:`~benchmarks.compare.diagnostics.diagnose`,
-    on the task's cached reference)."""
-    found = diagnose(
-        task, seed=task.seed, cache_dir=cache, effort=reference.settings["oracle_effort"]
-    )
+    on the task's reference)."""
+    found = diagnose(task, seed=task.seed, reference=reference)
     row = {
         "problem": task.name,
         "seed": task.seed,
