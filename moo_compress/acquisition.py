@@ -138,10 +138,9 @@ class FleetAcquisition:
         front = self._front(clusters, weights)
         ref = REFERENCE * scale
         costs = np.ones(clusters.k)
-        measured_rows = np.array(list(self._seen.values())) if self._seen else None
-        if measured_rows is not None:
-            self.similarity = rank_alike(measured_rows[:, active], weights)
-            counts = np.isfinite(measured_rows).sum(0)
+        self.similarity = self.judge(clusters)
+        if self.similarity is not None:
+            counts = np.isfinite(np.array(list(self._seen.values()))).sum(0)
             costs[active] = spend_plan(
                 self.similarity, costs[active], counts[active], self.calibration_points
             )
@@ -168,6 +167,15 @@ class FleetAcquisition:
                 chosen.append((int(i), int(j) + 1))
         index = np.flatnonzero(active)
         return [(i, int(index[j - 1])) for i, j in chosen]
+
+    def judge(self, clusters: FleetClusters) -> FleetSimilarity | None:
+        """Whether the active clusters rank the measured configurations alike (None
+        before any measurement); its ``proxy`` indexes the active clusters."""
+        if not self._seen:
+            return None
+        active = clusters.active
+        weights = clusters.weights[active] / clusters.weights[active].sum()
+        return rank_alike(np.array(list(self._seen.values()))[:, active], weights)
 
     def stop(self, reason: str) -> None:
         """Measure nothing more, for ``reason`` (one line, recorded)."""

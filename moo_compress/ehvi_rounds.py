@@ -13,7 +13,12 @@ hands these steps to :class:`EhviRounds`:
    for the final front leaves over is spent in more rounds;
 3. the final front to measure is chosen by greedy hypervolume contribution of the
    predicted objectives, within the budget left;
-4. the reported front is chosen by greedy hypervolume contribution of the *measured*
+4. on a fleet whose clusters rank alike (:func:`surrogates.fleet_similarity.rank_alike`
+   on every measurement so far), the final front is screened as a
+   one-device search would: measured on the proxy cluster first, then only the rows that
+   add hypervolume there (the other clusters predicted by the calibrated model) are
+   measured on the other clusters, and what the reservation leaves over stays unspent;
+5. the reported front is chosen by greedy hypervolume contribution of the *measured*
    objectives, among that front and every pool row already measured on every active
    cluster (nothing new is measured).
 
@@ -63,6 +68,7 @@ class EhviRounds:
         self.acquisition = FleetAcquisition(search.objectives, seed=search.settings.seed)
         self.pool = CandidatePool()
         self.seconds: dict[str, list[float]] = {"select": [], "refit": []}
+        self.screened: dict | None = None
 
     # ------------------------------------------------------------- during the loop
     def generation(self, offspring: np.ndarray, generations_left: int) -> None:
@@ -102,7 +108,7 @@ class EhviRounds:
             f"{what}_s": {"mean": float(np.mean(v)), "max": float(np.max(v))} if v else None
             for what, v in self.seconds.items()
         }
-        return {**self.acquisition.record(), "round_seconds": timing}
+        return {**self.acquisition.record(), "round_seconds": timing, "screen": self.screened}
 
     # ------------------------------------------------------- after the last generation
     def finish(self, opt: np.ndarray, population: np.ndarray) -> np.ndarray:
@@ -178,6 +184,63 @@ class EhviRounds:
                 rows.append(x)
                 allowance -= cost
         return np.array(rows, dtype=np.int64).reshape(-1, front.shape[1])
+
+    def screen(self, front: np.ndarray) -> np.ndarray:
+        """The rows of the chosen final ``front`` (N, n_var) to measure on every cluster.
+
+        ``front`` itself, unless two or more active clusters rank alike (judged anew on
+        every measurement so far).
+        Then, as a one-device search would, ``front`` is measured on the proxy cluster
+        first, and at most ``search.front_cap`` rows are chosen by greedy hypervolume
+        contribution among ``front`` and every pool configuration already measured on the
+        proxy (and, for an expensive evaluator, evaluated): the proxy's latency measured,
+        the other clusters' predicted by the latency model (calibrated to the proxy),
+        accuracy real where known. Only those rows are then measured on the other
+        clusters, each while it fits in the budget beside the reference rows; what the
+        reservation leaves over stays unspent. Recorded in :attr:`screened`.
+        """
+        search = self.search
+        similarity = self.acquisition.judge(search.clusters)
+        if similarity is None or not similarity.alike or len(similarity.r2) < 2 or not len(front):
+            return front  # nothing to screen for
+        session = search.session
+        proxy = int(np.flatnonzero(search.clusters.active)[similarity.proxy])
+        new = [x for x in front if not session.known(x, proxy)]
+        search.objectives.measure_latencies([(x, proxy) for x in new])
+        done = [
+            x
+            for x in self.pool.rows()
+            if session.known(x, proxy)
+            and (not search.expensive_accuracy or session.has_accuracy(x))
+        ]
+        X = np.unique(np.vstack([front, *[x[None] for x in done]]), axis=0)
+        latency, _ = search.objectives.predict_latency(X)
+        latency[:, proxy] = search.objectives.measure_latencies([(x, proxy) for x in X])
+        accuracy, _ = search.objectives.predict_accuracy(X)
+        known = [i for i, x in enumerate(X) if session.has_accuracy(x)]
+        accuracy[known] = [search.objectives.evaluate_accuracy(X[i]) for i in known]
+        F = search.problem.objectives(accuracy, latency, search.clusters)
+        G = search.problem.constraint_values(X, accuracy, latency, search.clusters)
+        feasible = np.flatnonzero(np.all(G <= 0, axis=1))
+        order = feasible[
+            greedy_hv_subset(F[feasible] / search.reference_scale(), search.front_cap, REFERENCE)
+        ]
+        allowance = self.left() - len(new) - N_REFERENCE * search.clusters.k
+        rows = []
+        for x in X[order]:
+            cost = self.unmeasured(x[None])
+            if cost <= allowance:
+                rows.append(x)
+                allowance -= cost
+        if not rows:  # nothing adds volume: verify the chosen front as it is
+            return front
+        self.screened = {
+            "proxy": proxy,
+            "chosen": len(front),
+            "candidates": len(X),
+            "verified": len(rows),
+        }
+        return np.array(rows, dtype=np.int64)
 
     def best_measured(self, front: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """After ``front`` was measured: at most ``search.front_cap`` configurations, by

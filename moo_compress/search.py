@@ -267,6 +267,8 @@ class FleetSearch:
         configurations, measure the reference rows, and drop front configurations that a
         reference row dominates (reported, not hidden)."""
         front = self._choose(front)
+        if self.rounds is not None:
+            front = self.rounds.screen(front)
         latency, accuracy = self.objectives.measure_rows(front)
         if self.rounds is not None:
             front, latency, accuracy = self.rounds.best_measured(front)

@@ -64,9 +64,41 @@ def test_v2_spends_the_budget_or_says_it_stopped_early(v2_run):
     k = result.clusters.k
     if not result.acquisition["stopped_early"]:
         # what is left is at most the unused reservation of the reference rows and one
-        # final-front configuration that did not fit
-        assert spent >= search.settings.budget - (N_REFERENCE + 1) * k
+        # final-front configuration that did not fit, and on a fleet that ranks alike the
+        # other clusters' share of the chosen rows that the proxy screened out
+        screen = result.acquisition["screen"]
+        screened_out = (k - 1) * screen["chosen"] if screen else 0
+        assert spent >= search.settings.budget - (N_REFERENCE + 1) * k - screened_out
     assert spent <= search.settings.budget
+
+
+def test_v2_screens_the_final_front_on_the_proxy_of_an_alike_fleet(v2_run):
+    # the tiny field-aged fleet only rescales one SKU, so its clusters rank alike: the
+    # chosen final front is measured on the proxy cluster first, and only the rows that
+    # add hypervolume there are measured on the other clusters (as `nominal` verifies
+    # only what it reports)
+    search, result = v2_run
+    assert result.acquisition["fleet_similarity"]["alike"]
+    screen = result.acquisition["screen"]
+    assert 1 <= screen["verified"] <= search.front_cap
+    initial = len(search.initial_configurations())
+    for c, n in enumerate(result.measurements):
+        if c != screen["proxy"]:
+            assert n <= initial + screen["verified"] + N_REFERENCE
+    assert result.measurements[screen["proxy"]] > max(
+        n for c, n in enumerate(result.measurements) if c != screen["proxy"]
+    )
+
+
+def test_v2_does_not_screen_where_the_clusters_rank_differently(v2_run, monkeypatch):
+    search, result = v2_run
+    judged = search.rounds.acquisition.judge(search.clusters)
+    unlike = type(judged)(judged.proxy, judged.spearman, judged.r2, judged.common, False)
+    monkeypatch.setattr(search.rounds.acquisition, "judge", lambda clusters: unlike)
+    before = search.session.n_latency
+    front = np.asarray(result.front.X)
+    assert search.rounds.screen(front) is front
+    assert search.session.n_latency == before  # nothing measured
 
 
 def test_v2_records_the_transfer_choice_and_its_evidence(v2_run):
