@@ -15,7 +15,9 @@ NSGA-II population and offspring, evaluated on the posterior):
    posterior spread fill it, so the budget is spent;
 3. adaptive fleet handling: when the measurements say every cluster ranks the
    configurations like one proxy cluster (:func:`surrogates.fleet_similarity.rank_alike`),
-   only the proxy cluster is measured beyond a few calibration points per cluster;
+   only the proxy cluster is measured beyond a few calibration points per cluster (and
+   the final front is screened on the proxy: :meth:`~moo_compress.ehvi_rounds.EhviRounds.
+   screen`);
 4. early stop: when the best expected improvement stays below what one point's
    measurement noise moves the front (:func:`surrogates.fleet_ehvi.noise_floor_hv`) for
    ``patience`` rounds in a row, once the search allows it (after half its budget:
