@@ -176,14 +176,7 @@ class EhviRounds:
         chosen = greedy_hv_subset(F, min(len(front), 2 * search.front_cap), REFERENCE)
         rest = np.setdiff1d(np.arange(len(front)), chosen)
         order = np.concatenate([front[chosen], search.spread(front[rest])])
-        allowance = self.left() - N_REFERENCE * search.clusters.k
-        rows = []
-        for x in order:
-            cost = self.unmeasured(x[None])
-            if len(rows) < search.front_cap and cost <= allowance:
-                rows.append(x)
-                allowance -= cost
-        return np.array(rows, dtype=np.int64).reshape(-1, front.shape[1])
+        return self.affordable(order, self.left() - N_REFERENCE * search.clusters.k)
 
     def screen(self, front: np.ndarray) -> np.ndarray:
         """The rows of the chosen final ``front`` (N, n_var) to measure on every cluster.
@@ -205,34 +198,17 @@ class EhviRounds:
             return front  # nothing to screen for
         session = search.session
         proxy = int(np.flatnonzero(search.clusters.active)[similarity.proxy])
-        new = [x for x in front if not session.known(x, proxy)]
-        search.objectives.measure_latencies([(x, proxy) for x in new])
-        done = [
-            x
-            for x in self.pool.rows()
-            if session.known(x, proxy)
-            and (not search.expensive_accuracy or session.has_accuracy(x))
-        ]
-        X = np.unique(np.vstack([front, *[x[None] for x in done]]), axis=0)
+        new = sum(not session.known(x, proxy) for x in front)
+        X = np.unique(np.vstack([front, *[x[None] for x in self.measured_pool([proxy])]]), axis=0)
         latency, _ = search.objectives.predict_latency(X)
+        # measures the front's missing proxy pairs, reads the rest from the store
         latency[:, proxy] = search.objectives.measure_latencies([(x, proxy) for x in X])
         accuracy, _ = search.objectives.predict_accuracy(X)
         known = [i for i, x in enumerate(X) if session.has_accuracy(x)]
         accuracy[known] = [search.objectives.evaluate_accuracy(X[i]) for i in known]
-        F = search.problem.objectives(accuracy, latency, search.clusters)
-        G = search.problem.constraint_values(X, accuracy, latency, search.clusters)
-        feasible = np.flatnonzero(np.all(G <= 0, axis=1))
-        order = feasible[
-            greedy_hv_subset(F[feasible] / search.reference_scale(), search.front_cap, REFERENCE)
-        ]
-        allowance = self.left() - len(new) - N_REFERENCE * search.clusters.k
-        rows = []
-        for x in X[order]:
-            cost = self.unmeasured(x[None])
-            if cost <= allowance:
-                rows.append(x)
-                allowance -= cost
-        if not rows:  # nothing adds volume: verify the chosen front as it is
+        order = self.greedy_feasible(X, accuracy, latency)
+        rows = self.affordable(X[order], self.left() - new - N_REFERENCE * search.clusters.k)
+        if not len(rows):  # nothing adds volume: verify the chosen front as it is
             return front
         self.screened = {
             "proxy": proxy,
@@ -240,7 +216,7 @@ class EhviRounds:
             "candidates": len(X),
             "verified": len(rows),
         }
-        return np.array(rows, dtype=np.int64)
+        return rows
 
     def best_measured(self, front: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """After ``front`` was measured: at most ``search.front_cap`` configurations, by
@@ -248,27 +224,53 @@ class EhviRounds:
         and every pool configuration already measured on every active cluster (and, for
         an expensive evaluator, already evaluated). No new latency is measured. Returns
         the rows, their (N, K) latency in ms and (N,) accuracy."""
-        search = self.search
-        session = search.session
-        active = np.flatnonzero(search.clusters.active)
-        done = [
-            x
-            for x in self.pool.rows()
-            if all(session.known(x, int(c)) for c in active)
-            and (not search.expensive_accuracy or session.has_accuracy(x))
-        ]
+        active = np.flatnonzero(self.search.clusters.active)
+        done = self.measured_pool([int(c) for c in active])
         X = np.unique(np.vstack([front, *[x[None] for x in done]]), axis=0)
-        latency, accuracy = search.objectives.measure_rows(X)
-        F = search.problem.objectives(accuracy, latency, search.clusters)
-        G = search.problem.constraint_values(X, accuracy, latency, search.clusters)
-        feasible = np.flatnonzero(np.all(G <= 0, axis=1))
-        scaled = F[feasible] / search.reference_scale()
-        picks = feasible[greedy_hv_subset(scaled, search.front_cap, REFERENCE)]
+        latency, accuracy = self.search.objectives.measure_rows(X)
+        picks = self.greedy_feasible(X, accuracy, latency)
         if not len(picks):  # nothing adds volume: keep the chosen front as it is
             picks = np.flatnonzero((X[:, None] == front[None]).all(-1).any(1))
         return X[picks], latency[picks], accuracy[picks]
 
     # ------------------------------------------------------------------ helpers
+    def measured_pool(self, clusters: list[int]) -> list[np.ndarray]:
+        """Pool configurations whose latency is known on every one of ``clusters`` (and,
+        for an expensive evaluator, whose accuracy is known)."""
+        search = self.search
+        session = search.session
+        return [
+            x
+            for x in self.pool.rows()
+            if all(session.known(x, c) for c in clusters)
+            and (not search.expensive_accuracy or session.has_accuracy(x))
+        ]
+
+    def greedy_feasible(
+        self, X: np.ndarray, accuracy: np.ndarray, latency: np.ndarray
+    ) -> np.ndarray:
+        """Indices of at most ``search.front_cap`` feasible rows of ``X`` (N, n_var), by
+        greedy hypervolume contribution of the objectives of ``accuracy`` (N,) and
+        ``latency`` (N, K) ms, in the order chosen; none when no row adds volume."""
+        search = self.search
+        F = search.problem.objectives(accuracy, latency, search.clusters)
+        G = search.problem.constraint_values(X, accuracy, latency, search.clusters)
+        feasible = np.flatnonzero(np.all(G <= 0, axis=1))
+        scaled = F[feasible] / search.reference_scale()
+        return feasible[greedy_hv_subset(scaled, search.front_cap, REFERENCE)]
+
+    def affordable(self, order: np.ndarray, allowance: int) -> np.ndarray:
+        """At most ``search.front_cap`` rows of ``order`` (N, n_var), in order, each taken
+        only while its unmeasured pairs on the active clusters fit in ``allowance``
+        measurements."""
+        rows = []
+        for x in order:
+            cost = self.unmeasured(x[None])
+            if len(rows) < self.search.front_cap and cost <= allowance:
+                rows.append(x)
+                allowance -= cost
+        return np.array(rows, dtype=np.int64).reshape(-1, order.shape[1])
+
     def left(self) -> int:
         """Latency measurements of the budget not yet spent (reservation included)."""
         policy = self.search.latency_policy
