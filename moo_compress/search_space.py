@@ -233,16 +233,15 @@ class SearchSpace:
             )
         if not np.all(np.isfinite(X2)) or not np.all(np.round(X2) == X2):
             raise ValueError("decision vector must hold integer indices")
-        X2 = X2.astype(int)
-        bad = (self.xl > X2) | (self.xu < X2)
+        bad = (self.xl > X2) | (self.xu < X2)  # before the cast: 1e300 has no int64
         if bad.any():
             row, col = np.argwhere(bad)[0]
             grid = self.ratios if col < len(self.prune_genes) else self.bit_widths
             raise ValueError(
-                f"{self.var_names[col]}: index {X2[row, col]} out of range; allowed 0.."
+                f"{self.var_names[col]}: index {int(X2[row, col])} out of range; allowed 0.."
                 f"{len(grid) - 1} for values {list(grid)}"
             )
-        return X2
+        return X2.astype(int)
 
     def keep_matrix(self, X: np.ndarray) -> np.ndarray:
         """(N, U) kept channels of every unit for a population ``X`` of shape (N, n_var)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import sqlite3
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -214,3 +215,12 @@ def test_imagenet_folder_without_weights_is_refused(tmp_path, capsys, monkeypatc
     problem = Path(__file__).parents[1] / "problems" / "resnet50_hdap.py"
     assert main([str(problem), "--out", str(tmp_path / "run")]) == 2
     assert "MOO_COMPRESS_IMAGENET_VAL needs pretrained weights" in _one_line(capsys)
+
+
+def test_an_index_beyond_int64_is_out_of_range_without_a_cast_warning(space):
+    x = np.zeros(space.n_var)
+    x[0] = 1e300
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # numpy's "invalid value encountered in cast"
+        with pytest.raises(ValueError, match=r"out of range; allowed 0\.\."):
+            space.check(x)
