@@ -367,9 +367,8 @@ def main(argv: list[str] | None = None) -> int:
     console.print(
         f"hypervolume {info['hypervolume']:.4f}; {info['measurements']['latency_total']} latency "
         f"measurements (budget {settings.budget}), {info['measurements']['accuracy']} accuracy "
-        f"evaluations; front measured at {info['wall_seconds']:.0f} s, outputs (the knee's "
-        f"exported model included) written at {time.perf_counter() - started:.0f} s. "
-        f"Outputs in {out}/",
+        f"evaluations; front measured at {info['wall_seconds']:.0f} s; outputs (the knee's "
+        f"exported model included) in {out}/ at {time.perf_counter() - started:.0f} s.",
         highlight=False,
     )
     return 0
