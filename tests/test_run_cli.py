@@ -115,6 +115,34 @@ def tiny_run(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
     return out, result
 
 
+def _assert_same_front(first: Path, second: Path) -> None:
+    """The two runs' front.csv files are identical; if not, the message names every
+    latency measurement of the two stores that differs (the intermittent same-seed
+    difference seen under a loaded test suite was a 0.5 % change of one cluster's
+    latency of one configuration)."""
+    a, b = (run / "front.csv" for run in (first, second))
+    if a.read_text() == b.read_text():
+        return
+    rows = [
+        {
+            (cluster, h): (device, median)
+            for h, cluster, device, median in sqlite3.connect(run / "measurements.sqlite")
+            .execute("SELECT config_hash, cluster, device_id, median FROM measurements")
+            .fetchall()
+        }
+        for run in (first, second)
+    ]
+    differing = sorted(
+        (key, rows[0].get(key), rows[1].get(key))
+        for key in rows[0].keys() | rows[1].keys()
+        if rows[0].get(key) != rows[1].get(key)
+    )
+    pytest.fail(
+        f"fronts differ:\n{a.read_text()}\n---\n{b.read_text()}\n"
+        f"measurements that differ ((cluster, config hash), first, second): {differing}"
+    )
+
+
 def test_tiny_run_writes_all_outputs(tiny_run):
     out, result = tiny_run
     assert result.returncode == 0, result.stderr[-2000:]
@@ -185,7 +213,7 @@ def test_same_seed_gives_identical_front(tiny_run, tmp_path):
     out, _ = tiny_run
     again = tmp_path / "again"
     assert _run([str(TINY), "--out", str(again), "--seed", "3"]).returncode == 0
-    assert (out / "front.csv").read_text() == (again / "front.csv").read_text()
+    _assert_same_front(out, again)
     refused = _run([str(TINY), "--out", str(again), "--seed", "3"])
     assert refused.returncode == 2 and "--resume" in refused.stderr
 
@@ -241,7 +269,7 @@ def test_killed_run_resumes_to_the_same_front(tiny_run, tmp_path):
     assert len(before) >= 5
     resumed = _run([str(TINY), "--out", str(killed), "--seed", "3", "--resume"])
     assert resumed.returncode == 0, resumed.stderr[-2000:]
-    assert (out / "front.csv").read_text() == (killed / "front.csv").read_text()
+    _assert_same_front(out, killed)
     after = _rows(store)
     assert after[: len(before)] == before
     assert len({(h, d, k) for _, h, d, k, _ in after}) == len(after)  # none repeated
@@ -295,7 +323,7 @@ def test_killed_scheduler_run_resumes_from_the_manifest_alone(
     assert f"warning: --insecure: measuring through {tcp_scheduler}" in err
     after = _rows(store)
     assert after[: len(before)] == before and len(after) > len(before)
-    assert (out / "front.csv").read_text() == (killed / "front.csv").read_text()
+    _assert_same_front(out, killed)
 
 
 def test_ctrl_c_stops_cleanly_and_the_printed_command_resumes_the_same_run(tmp_path):
