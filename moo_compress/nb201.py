@@ -82,8 +82,44 @@ def macs(X: np.ndarray) -> np.ndarray:
     (BatchNorm, ReLU, pooling, skip and none are counted as 0), and ``C**2*H*W`` is the
     same in all three stages. Range: 7.78 M (no convolution) to 220.1 M (all 3x3).
     """
-    per_cell = OP_UNIT_MACS[np.asarray(X, dtype=np.int64)].sum(axis=1)
-    return (FIXED_MACS + CELLS * CELL_UNIT_MACS * per_cell).astype(np.int64)
+    return _macs(OP_UNIT_MACS[np.asarray(X, dtype=np.int64)])
+
+
+def live_macs(X: np.ndarray) -> np.ndarray:
+    """(N,) int64 :func:`macs` counting only the :func:`live_edges` of each cell: what
+    is left once a graph compiler drops the edges the output does not depend on."""
+    return _macs(OP_UNIT_MACS[np.asarray(X, dtype=np.int64)] * live_edges(X))
+
+
+def _macs(edge_units: np.ndarray) -> np.ndarray:
+    """(N,) int64 MACs of the network from the (N, 6) MACs of each edge, in units of
+    :data:`CELL_UNIT_MACS`."""
+    return (FIXED_MACS + CELLS * CELL_UNIT_MACS * edge_units.sum(axis=1)).astype(np.int64)
+
+
+def live_edges(X: np.ndarray) -> np.ndarray:
+    """(N, 6) bool: whether each edge of an (N, 6) population is on a path from the cell's
+    input (node 0) to its output (node 3) through edges that are not ``none``.
+
+    Any other edge computes nothing the output depends on (its input is all zeros, or
+    its result is never used), and a graph compiler may drop it: on some recorded
+    devices (raspi4, pixel3) latency follows the live edges, not all edges.
+    """
+    op = np.asarray(X, dtype=np.int64) != OPS.index("none")  # (N, 6) edge carries data
+    n = len(op)
+    # node reached from the input, and node that reaches the output, through such edges
+    fwd = np.ones((n, 4), dtype=bool)
+    back = np.ones((n, 4), dtype=bool)
+    for node in (1, 2, 3):
+        fwd[:, node] = np.any(
+            [op[:, i] & fwd[:, s] for i, (t, s) in enumerate(EDGES) if t == node], axis=0
+        )
+    for node in (2, 1, 0):
+        back[:, node] = np.any(
+            [op[:, i] & back[:, t] for i, (t, s) in enumerate(EDGES) if s == node], axis=0
+        )
+    to, source = np.array(EDGES).T
+    return op & fwd[:, source] & back[:, to]
 
 
 # ---------------------------------------------------------------- cells and strings

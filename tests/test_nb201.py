@@ -16,14 +16,18 @@ import pytest
 
 from moo_compress.devices.replay import ReplayDevice
 from moo_compress.nb201 import (
+    EDGES,
     FILES,
     N_ARCHS,
+    OPS,
     NB201Cell,
     NB201Space,
     all_cells,
     codes,
     data_dir,
     encode_ops,
+    live_edges,
+    live_macs,
     macs,
     nb201_true_front,
     require_data_dir,
@@ -77,6 +81,38 @@ def test_macs_formula():
     all_3x3, no_conv = np.full((1, 6), 3), np.zeros((1, 6), dtype=int)
     assert macs(no_conv)[0] == 7_783_040
     assert macs(all_3x3)[0] == 7_783_040 + 15 * 9 * 6 * 16**2 * 32**2
+
+
+def test_live_edges_are_the_edges_of_input_to_output_paths_without_none():
+    """Against an independent rule over every cell: an edge is live if and only if it
+    lies on one of the four node paths 0-3, 0-1-3, 0-2-3, 0-1-2-3 whose edges all carry
+    an op other than ``none``."""
+    X = all_cells()
+    edge = {(s, t): i for i, (t, s) in enumerate(EDGES)}
+    paths = [(0, 3), (0, 1, 3), (0, 2, 3), (0, 1, 2, 3)]
+    expected = np.zeros(X.shape, dtype=bool)
+    for path in paths:
+        on = [edge[pair] for pair in zip(path, path[1:], strict=False)]
+        open_path = np.all(X[:, on] != OPS.index("none"), axis=1)
+        expected[np.ix_(open_path, on)] = True
+    assert np.array_equal(live_edges(X), expected)
+    # 3x3 convolutions on 1<-0 and 2<-1 feed node 2, which feeds nothing: both dead
+    dead_end = np.array([[3, 0, 3, 1, 0, 0]])
+    assert live_edges(dead_end).tolist() == [[False, False, False, True, False, False]]
+    assert live_macs(dead_end)[0] == 7_783_040 < macs(dead_end)[0]
+    assert np.array_equal(live_macs(np.full((1, 6), 3)), macs(np.full((1, 6), 3)))
+
+
+@needs_data
+def test_features_tell_apart_cells_of_equal_op_counts_but_different_live_edges(problem):
+    """One 3x3 convolution and one skip each: on 3<-0 the convolution is live; on 2<-1,
+    after a skip on 1<-0, it is dead (node 2 feeds nothing)."""
+    live, dead = np.array([[0, 0, 0, 3, 0, 1]]), np.array([[1, 0, 3, 0, 0, 0]])
+    a, b = problem.features(live), problem.features(dead)
+    assert a.shape == (1, 8)
+    assert np.array_equal(a[0, :6], b[0, :6])  # the op counts and MACs agree
+    assert a[0, 6] > b[0, 6]  # log live MACs
+    assert (a[0, 7], b[0, 7]) == (1, 0)  # live edges
 
 
 def test_missing_data_is_a_one_line_error(tmp_path, monkeypatch):
