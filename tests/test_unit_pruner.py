@@ -1,0 +1,83 @@
+"""The cached pruner cuts exactly what tracing and pruning a fresh copy cuts."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+import torch
+import torchvision
+from torch import nn
+
+from moo_compress.dependency import (
+    UnitPruner,
+    _handler,
+    build_graph,
+    find_units,
+    out_channels,
+    prune_to,
+    pruner_for,
+)
+
+
+def _traced_prune(model: nn.Module, example: torch.Tensor, keep: dict[str, int]) -> nn.Module:
+    """The reference: trace a copy of ``model`` and let torch-pruning cut it, unit by
+    unit, scoring every unit on the copy's weights before anything is removed."""
+    import torch_pruning as tp
+
+    pruned = copy.deepcopy(model)
+    graph = build_graph(pruned, example)
+    importance = tp.importance.GroupMagnitudeImportance(p=1)
+    plans = []
+    for root, n_keep in keep.items():
+        module = pruned.get_submodule(root)
+        n_out = out_channels(module)
+        if n_keep == n_out:
+            continue
+        group = graph.get_pruning_group(module, _handler(module), idxs=list(range(n_out)))
+        drop = torch.argsort(importance(group), descending=True)[n_keep:].sort().values
+        plans.append((module, drop.tolist()))
+    for module, drop in plans:
+        graph.get_pruning_group(module, _handler(module), idxs=drop).prune()
+    return pruned
+
+
+def _same(a: nn.Module, b: nn.Module) -> bool:
+    sa, sb = a.state_dict(), b.state_dict()
+    return (
+        str(a) == str(b)
+        and sa.keys() == sb.keys()
+        and all(torch.equal(sa[k], sb[k]) for k in sa)
+        and a.training == b.training
+    )
+
+
+@pytest.mark.parametrize("name", ["resnet18", "mobilenet_v2", "vgg11_bn"])
+def test_cached_pruner_equals_tracing_a_fresh_copy(name):
+    """Random widths of every unit, residual adds (resnet18), depthwise convolutions
+    (mobilenet_v2) and a flatten into linear layers (vgg11_bn): the same layers, weights,
+    buffers and mode."""
+    torch.manual_seed(0)
+    model = getattr(torchvision.models, name)(num_classes=10).train()
+    example = torch.randn(1, 3, 64, 64)
+    traced = copy.deepcopy(model)
+    units = find_units(traced, build_graph(traced, example), protected=[])
+    pruner = UnitPruner(model, example)
+    rng = np.random.default_rng(0)
+    for _ in range(3):
+        keep = {u.root: int(rng.integers(1, u.channels + 1)) for u in units}
+        assert _same(pruner.prune(keep), _traced_prune(model, example, keep))
+    assert model.training  # the model's mode is left alone
+
+
+def test_pruner_is_rebuilt_when_the_weights_change():
+    model = torchvision.models.resnet18(num_classes=10).eval()
+    example = torch.randn(1, 3, 32, 32)
+    first = pruner_for(model, example)
+    assert pruner_for(model, example) is first
+    with torch.no_grad():
+        model.conv1.weight.mul_(-2.0)  # in place: the channel ranking may change
+    assert pruner_for(model, example) is not first
+    keep = {"conv1": 7}
+    assert _same(prune_to(model, example, keep), _traced_prune(model, example, keep))
