@@ -136,7 +136,7 @@ class UnitPruner:
     """
 
     def __init__(self, model: nn.Module, example_input: torch.Tensor) -> None:
-        self.model = model
+        self.model = model  # held, so that its id is not reused while the pruner is kept
         self.fingerprint = parameter_state(model)
         self.input_shape = tuple(example_input.shape)
         self._snapshot = copy.deepcopy(model)
@@ -153,14 +153,15 @@ class UnitPruner:
                 for root, n_keep in keep.items()
                 if n_keep != out_channels(self._snapshot.get_submodule(root))
             }
-            pruned = copy.deepcopy(self._snapshot)
-            if self.graph.unwrapped_parameters:
-                # torch-pruning replaces such parameters: let it prune a traced copy
-                graph = build_graph(pruned, torch.zeros(self.input_shape))
-                for root, drop in drops.items():
-                    module = pruned.get_submodule(root)
-                    graph.get_pruning_group(module, _handler(module), idxs=drop).prune()
-                return pruned
+        pruned = copy.deepcopy(self._snapshot)
+        if self.graph.unwrapped_parameters:
+            # torch-pruning replaces such parameters: let it prune a traced copy
+            graph = build_graph(pruned, torch.zeros(self.input_shape))
+            for root, drop in drops.items():
+                module = pruned.get_submodule(root)
+                graph.get_pruning_group(module, _handler(module), idxs=drop).prune()
+            return pruned
+        with self._lock:
             for root, drop in drops.items():
                 module = self._snapshot.get_submodule(root)
                 for dep, idxs in self.graph.get_pruning_group(module, _handler(module), drop):
@@ -173,7 +174,7 @@ class UnitPruner:
                         dep(idxs)
                     finally:
                         node.module = original
-            return pruned
+        return pruned
 
     def _ranked(self, root: str) -> torch.Tensor:
         """(channels,) output channels of unit ``root``, highest group L1 magnitude
@@ -207,7 +208,6 @@ def pruner_for(model: nn.Module, example_input: torch.Tensor) -> UnitPruner:
         pruner = _PRUNERS.get(key)
         if (
             pruner is None
-            or pruner.model is not model
             or pruner.input_shape != tuple(example_input.shape)
             or pruner.fingerprint != parameter_state(model)
         ):

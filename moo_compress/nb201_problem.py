@@ -172,8 +172,8 @@ class NB201Problem(FleetProblem):
         raspi4, eyeriss, fpga and pixel2, against 0.62 for one-hot. Op counts alone alias
         cells whose ops sit on dead edges, which some runtimes drop: the cells of equal
         op counts and MACs leave 36 % of the variance of raspi4's recorded log latency
-        unexplained and 29 % of pixel3's; with the two live columns, 13 % on both (no
-        change on the other phones).
+        unexplained and 29 % of pixel3's; with the two live columns, 13 % and 14 %
+        (samsung_s7, samsung_a50, essential_ph_1: at most 0.5 points less).
         """
         X = self.space.check(X)
         counts = (X[:, :, None] == np.arange(len(OPS))).sum(axis=1)

@@ -89,6 +89,32 @@ def test_cached_pruner_equals_tracing_a_fresh_copy(name):
     assert model.training  # the model's mode is left alone
 
 
+class _Scaled(nn.Module):
+    """A bare ``nn.Parameter`` (a per-channel scale) between two convolutions."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.a = nn.Conv2d(3, 8, 3, padding=1)
+        self.scale = nn.Parameter(torch.randn(1, 8, 1, 1))
+        self.b = nn.Conv2d(8, 4, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.b(self.a(x) * self.scale)
+
+
+@pytest.mark.filterwarnings("ignore:Unwrapped parameters")
+def test_a_bare_parameter_is_cut_with_its_unit():
+    """torch-pruning replaces such a parameter instead of cutting a layer in place: the
+    pruner then lets it prune a traced copy."""
+    torch.manual_seed(0)
+    model, example = _Scaled(), torch.randn(1, 3, 16, 16)
+    pruner = UnitPruner(model, example)
+    assert pruner.graph.unwrapped_parameters
+    pruned = pruner.prune({"a": 5})
+    assert pruned.scale.shape == (1, 5, 1, 1)
+    assert _same(pruned, _traced_prune(model, example, {"a": 5}))
+
+
 def test_pruner_is_rebuilt_when_the_weights_change():
     model = torchvision.models.resnet18(num_classes=10).eval()
     example = torch.randn(1, 3, 32, 32)
