@@ -150,24 +150,23 @@ def test_final_choice_reads_measured_latencies_and_measures_nothing(v2_run, monk
     search, _ = v2_run
     rounds, session = search.rounds, search.session
     closed = session.store
-    store = MeasurementStore(closed.path, closed.problem, closed.run_id)
-    monkeypatch.setattr(session, "store", store)
-    X = rounds.pool.rows()
-    known = np.array([[session.known(x, c) for c in range(search.clusters.k)] for x in X])
-    assert known.any() and not known.all()
-    before = session.n_latency
-    F, _ = rounds.plugged(X)
-    assert session.n_latency == before
-    latency, _ = search.objectives.predict_latency(X)
-    rows, cols = np.nonzero(known)
-    latency[rows, cols] = search.objectives.measure_latencies(
-        [(X[i], c) for i, c in zip(rows, cols, strict=True)]
-    )
-    np.testing.assert_allclose(F[:, 1:], search.clusters.fleet_objectives(latency))
-    predicted, _ = rounds.predicted(X)
-    assert not np.allclose(predicted[:, 1:], F[:, 1:])  # the model's mean is not the reading
-    opt = X[:3]
-    candidates = rounds.final_candidates(opt)
-    np.testing.assert_array_equal(candidates[:3], opt)
-    assert len(candidates) > 3
-    store.close()
+    with MeasurementStore(closed.path, closed.problem, closed.run_id) as store:
+        monkeypatch.setattr(session, "store", store)
+        X = rounds.pool.rows()
+        known = np.array([[session.known(x, c) for c in range(search.clusters.k)] for x in X])
+        assert known.any() and not known.all()
+        before = session.n_latency
+        F, _ = rounds.plugged(X)
+        assert session.n_latency == before
+        latency, _ = search.objectives.predict_latency(X)
+        rows, cols = np.nonzero(known)
+        latency[rows, cols] = search.objectives.measure_latencies(
+            [(X[i], c) for i, c in zip(rows, cols, strict=True)]
+        )
+        np.testing.assert_allclose(F[:, 1:], search.clusters.fleet_objectives(latency))
+        predicted, _ = rounds.predicted(X)
+        assert not np.allclose(predicted[:, 1:], F[:, 1:])  # the model's mean is not the reading
+        opt = X[:3]
+        candidates = rounds.final_candidates(opt)
+        np.testing.assert_array_equal(candidates[:3], opt)
+        assert len(candidates) > 3
