@@ -86,3 +86,10 @@ def test_noise_floor_is_one_points_noise_and_grows_with_noise():
     box = np.prod(REF / SCALE - one[0] / SCALE)
     shrunk = (REF[0] - one[0, 0]) * np.prod(REF[1:] / SCALE[1:] - 1.01 * one[0, 1:] / SCALE[1:])
     assert np.isclose(noise_floor_hv(one, REF, SCALE, 0.01), box - shrunk)
+
+
+def test_ehvi_runs_without_botorch_compiling_its_fused_kernel():
+    from botorch.acquisition.multi_objective import logei
+
+    log_ehvi(tiny_fleet(S=8), WEIGHTS, FRONT, REF, SCALE)
+    assert logei._C is None  # the PyTorch path: the same numbers on every machine
