@@ -153,6 +153,25 @@ def fleet_objectives(outputs: np.ndarray, weights: np.ndarray) -> np.ndarray:
     return np.stack([outputs[..., 0], latency @ weights, latency.max(-1)], axis=-1)
 
 
+def _tensor(a) -> torch.Tensor:
+    return torch.as_tensor(np.asarray(a, dtype=np.float64), dtype=DTYPE)
+
+
+def front_partitioning(
+    front: np.ndarray, ref_point: np.ndarray, scale: np.ndarray
+) -> FastNondominatedPartitioning:
+    r"""Box decomposition of what ``front`` leaves undominated inside ``ref_point``, in
+    botorch's negated, scaled space; arguments as in ``log_ehvi``.
+
+    The costly part of ``log_ehvi``: 2.4 of the 3.5 s of a 19-pair ``choose_pairs`` over
+    128 candidates and 4 clusters (cProfile, 30-point front) when built anew for every
+    output. Build it once per front and pass it to each ``log_ehvi`` of that front.
+    """
+    ref = -_tensor(ref_point) / _tensor(scale)
+    Y = -_tensor(np.reshape(front, (-1, N_OBJECTIVES))) / _tensor(scale)
+    return FastNondominatedPartitioning(ref_point=ref, Y=Y)
+
+
 def log_ehvi(
     samples: np.ndarray,
     weights: np.ndarray,
@@ -160,6 +179,7 @@ def log_ehvi(
     ref_point: np.ndarray,
     scale: np.ndarray,
     observe: int | None = None,
+    partitioning: FastNondominatedPartitioning | None = None,
 ) -> np.ndarray:
     r"""Log expected hypervolume improvement of each candidate over ``front``.
 
@@ -172,21 +192,22 @@ def log_ehvi(
         ref_point: ``(3,)`` reference point, minimised space, unscaled.
         scale: ``(3,)`` positive divisors of the objectives.
         observe: Output that the measurement reveals, or ``None`` for all (coupled).
+        partitioning: ``front_partitioning(front, ref_point, scale)`` when the caller
+            has it; built here otherwise.
 
     Returns:
         ``(n,)`` log EHVI in the scaled objective space (``-inf``-like large negative
         values for hopeless candidates).
     """
     S, n, _ = samples.shape
-    t = lambda a: torch.as_tensor(np.asarray(a, dtype=np.float64), dtype=DTYPE)  # noqa: E731
-    ref = -t(ref_point) / t(scale)
-    Y = -t(np.reshape(front, (-1, N_OBJECTIVES))) / t(scale)
+    if partitioning is None:
+        partitioning = front_partitioning(front, ref_point, scale)
     acqf = qLogExpectedHypervolumeImprovement(
-        model=SampledFleetModel(t(samples)),
-        ref_point=ref,
-        partitioning=FastNondominatedPartitioning(ref_point=ref, Y=Y),
+        model=SampledFleetModel(_tensor(samples)),
+        ref_point=-_tensor(ref_point) / _tensor(scale),
+        partitioning=partitioning,
         sampler=AllMembersSampler(torch.Size([S])),
-        objective=FleetObjective(t(weights), t(scale), observe),
+        objective=FleetObjective(_tensor(weights), _tensor(scale), observe),
     )
     with torch.no_grad(), single_threaded():  # same numbers whatever torch's thread count
         return acqf(torch.arange(n, dtype=DTYPE).reshape(n, 1, 1)).numpy()
@@ -231,17 +252,22 @@ def choose_pairs(
     open_rows = np.flatnonzero(~measured[:, outputs].all(1))
     if not len(open_rows):
         return []
-    coupled = log_ehvi(samples[:, open_rows], weights, front, ref_point, scale)
+    partitioning = front_partitioning(front, ref_point, scale)
+    coupled = log_ehvi(samples[:, open_rows], weights, front, ref_point, scale, None, partitioning)
     rows = open_rows[np.argsort(-coupled, kind="stable")[:shortlist]]
     samples, measured = samples[:, rows], measured[rows]
     mean_objectives = fleet_objectives(samples.mean(0), weights)  # (shortlist, 3)
     chosen: list[tuple[int, int, float]] = []
     for _ in range(batch_size):
+        if chosen:  # the front has grown by the last pick
+            partitioning = front_partitioning(front, ref_point, scale)
         value = np.full(measured.shape, -np.inf)
         for j in outputs:
             todo = ~measured[:, j]
             if todo.any():
-                ehvi = log_ehvi(samples[:, todo], weights, front, ref_point, scale, int(j))
+                ehvi = log_ehvi(
+                    samples[:, todo], weights, front, ref_point, scale, int(j), partitioning
+                )
                 value[todo, j] = ehvi - math.log(costs[j])
         if not np.isfinite(value).any():
             break

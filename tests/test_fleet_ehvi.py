@@ -4,7 +4,13 @@ import moocore
 import numpy as np
 import pytest
 
-from surrogates.fleet_ehvi import choose_pairs, fleet_objectives, log_ehvi, noise_floor_hv
+from surrogates.fleet_ehvi import (
+    choose_pairs,
+    fleet_objectives,
+    front_partitioning,
+    log_ehvi,
+    noise_floor_hv,
+)
 
 WEIGHTS = np.array([0.7, 0.3])
 SCALE = np.array([1.0, 10.0, 10.0])
@@ -93,3 +99,12 @@ def test_ehvi_runs_without_botorch_compiling_its_fused_kernel():
 
     log_ehvi(tiny_fleet(S=8), WEIGHTS, FRONT, REF, SCALE)
     assert logei._C is None  # the PyTorch path: the same numbers on every machine
+
+
+def test_one_partitioning_of_a_front_serves_every_output_exactly():
+    samples = tiny_fleet(S=64)
+    partitioning = front_partitioning(FRONT, REF, SCALE)
+    for observe in (None, 0, 1, 2):  # the same object, reused by every call
+        shared = log_ehvi(samples, WEIGHTS, FRONT, REF, SCALE, observe, partitioning)
+        fresh = log_ehvi(samples, WEIGHTS, FRONT, REF, SCALE, observe)
+        np.testing.assert_array_equal(shared, fresh)
