@@ -61,12 +61,12 @@ def pin_pytorch_kernel() -> None:
     r"""Make botorch's qLogEHVI use its PyTorch code, never its fused C++ kernel.
 
     botorch (0.18) compiles that kernel with ``torch.utils.cpp_extension`` on the first
-    acquisition of a process where a C++ compiler and ninja exist: 30-45 s on 2 cores
-    (``~/.cache/torch_extensions``, rebuilt whenever another environment built it
-    last), and silently not at all elsewhere. Its values equal the PyTorch path's to
-    2e-15 in log EHVI and gave the same picks (n = 128 candidates, 32 samples, 4
-    clusters: 0.63 s per 8-pair ``choose_pairs`` fused, 0.98 s in PyTorch, on the 2-core
-    development machine), but whether a run used it would depend on the machine.
+    acquisition of a process where a C++ compiler and ninja exist: 30-80 s per build on
+    the 2-core development machine (``~/.cache/torch_extensions``, rebuilt whenever
+    another environment built it last), and silently not at all elsewhere. Its values
+    equal the PyTorch path's to 2e-15 in log EHVI and gave the same picks (n = 128
+    candidates, 32 samples, 4 clusters: 0.63 s per 8-pair ``choose_pairs`` fused, 0.98 s
+    in PyTorch, on that machine), but whether a run used it would depend on the machine.
     Pinned, every machine computes the same numbers and no run waits for a compiler.
     Marks botorch's lazy loader as already tried (a private flag; nothing happens on a
     botorch without it or once another caller has loaded the kernel).
