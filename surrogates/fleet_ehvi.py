@@ -69,7 +69,9 @@ def pin_pytorch_kernel() -> None:
     in PyTorch, on that machine), but whether a run used it would depend on the machine.
     Pinned, every machine computes the same numbers and no run waits for a compiler.
     Marks botorch's lazy loader as already tried (a private flag; nothing happens on a
-    botorch without it or once another caller has loaded the kernel).
+    botorch without it or once another caller has loaded the kernel). The flag is
+    process-wide: every qLogEHVI / qLogNEHVI of a process that imported this module
+    takes the PyTorch path, e.g. the ``mobo`` baseline of ``benchmarks.compare``.
     """
     if getattr(logei, "_C", None) is None and hasattr(logei, "_load_attempted"):
         logei._load_attempted = True
@@ -253,7 +255,9 @@ def choose_pairs(
     if not len(open_rows):
         return []
     partitioning = front_partitioning(front, ref_point, scale)
-    coupled = log_ehvi(samples[:, open_rows], weights, front, ref_point, scale, None, partitioning)
+    coupled = log_ehvi(
+        samples[:, open_rows], weights, front, ref_point, scale, partitioning=partitioning
+    )
     rows = open_rows[np.argsort(-coupled, kind="stable")[:shortlist]]
     samples, measured = samples[:, rows], measured[rows]
     mean_objectives = fleet_objectives(samples.mean(0), weights)  # (shortlist, 3)
