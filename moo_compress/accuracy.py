@@ -29,6 +29,7 @@ from moo_compress.compress import compress
 from moo_compress.config import CompressionConfig
 from moo_compress.digits import DigitsSplits, load_digits_splits
 from moo_compress.recovery import fine_tune, recover
+from moo_compress.threads import pinned_threads
 
 
 class NoTrainingData(ValueError):
@@ -43,11 +44,15 @@ class AccuracyEvaluator(ABC):
         expensive: Whether one evaluation is costly enough that the search should
             model this objective with a surrogate and evaluate only where it is
             uncertain (True), or evaluate every candidate (False).
+        concurrent: Whether :meth:`evaluate` may run in several threads at once (a
+            search then evaluates a batch on :func:`~moo_compress.threads.
+            evaluation_workers` threads).
         finetune_lr: Adam learning rate of :meth:`fine_tuned`.
     """
 
     mode: str = "real"
     expensive: bool = False
+    concurrent: bool = False
     finetune_lr: float = 1e-3
 
     @abstractmethod
@@ -75,6 +80,11 @@ class AccuracyEvaluator(ABC):
 class ModelEvaluator(AccuracyEvaluator):
     """Scores compressed models of one reference model: compress, recover, score.
 
+    Every evaluation runs on one torch intra-op thread
+    (:func:`~moo_compress.threads.pinned_threads`), so that a configuration scores the
+    same on every machine, and evaluations may run in several threads at once: each
+    works on its own copy of the reference.
+
     Attributes:
         reference: The uncompressed model (eval mode).
         calibration: Input batches, each (B, ...), that recover every compressed model
@@ -84,6 +94,7 @@ class ModelEvaluator(AccuracyEvaluator):
 
     reference: nn.Module
     calibration: list[torch.Tensor]
+    concurrent = True
 
     def __init__(self, reference: nn.Module, calibration: list[torch.Tensor]) -> None:
         self.reference = reference.eval()
@@ -110,9 +121,10 @@ class ModelEvaluator(AccuracyEvaluator):
         Raises:
             NoTrainingData: for ``steps`` > 0 where the evaluator has no training data.
         """
-        model = self.compressed(config, steps)
-        with torch.no_grad():
-            return float(self.score(model))
+        with pinned_threads():
+            model = self.compressed(config, steps)
+            with torch.no_grad():
+                return float(self.score(model))
 
     @abstractmethod
     def score(self, model: nn.Module) -> float:
@@ -171,8 +183,8 @@ class FidelityEvaluator(ModelEvaluator):
         super().__init__(reference, calibration)
         # The reference gets the same recovery as every candidate, so that the
         # unpruned float configuration scores exactly 1.
-        self.recovered_reference = recover(copy.deepcopy(self.reference), calibration)
-        with torch.no_grad():
+        with pinned_threads(), torch.no_grad():
+            self.recovered_reference = recover(copy.deepcopy(self.reference), calibration)
             self.reference_logits = self.recovered_reference(self.inputs)
 
     def score(self, model: nn.Module) -> float:
@@ -182,7 +194,7 @@ class FidelityEvaluator(ModelEvaluator):
 
     def training_batches(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
         batches = []
-        with torch.no_grad():
+        with pinned_threads(), torch.no_grad():
             for _ in range(self.n_train_batches):
                 inputs = torch.randn(self.shape, generator=self.generator)
                 batches.append((inputs, self.recovered_reference(inputs)))
@@ -327,7 +339,8 @@ class DigitsEvaluator(ModelEvaluator):
     def test_accuracy(self, config: CompressionConfig, finetune_steps: int = 0) -> float:
         """Compress, recover (and fine-tune, see :meth:`compressed`) ``config`` as
         :meth:`fine_tuned` does; top-1 accuracy on the test split."""
-        return self.score_split(self.compressed(config, finetune_steps), "test")
+        with pinned_threads():
+            return self.score_split(self.compressed(config, finetune_steps), "test")
 
 
 def top1_accuracy(model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> float:

@@ -214,7 +214,7 @@ class EhviRounds:
         latency[:, proxy] = search.objectives.measure_latencies([(x, proxy) for x in X])
         accuracy, _ = search.objectives.predict_accuracy(X)
         known = [i for i, x in enumerate(X) if session.has_accuracy(x)]
-        accuracy[known] = [search.objectives.evaluate_accuracy(X[i]) for i in known]
+        accuracy[known] = search.objectives.evaluate_accuracies(X[known])
         order = self.greedy_feasible(X, accuracy, latency)
         rows = self.affordable(X[order], self.left() - new - N_REFERENCE * search.clusters.k)
         if not len(rows):  # nothing adds volume: verify the chosen front as it is

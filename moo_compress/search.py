@@ -174,10 +174,9 @@ class FleetSearch:
             )
         pairs = [(x, c) for x in initial for c in range(k)]
         self.measure(pairs)
-        for x in initial:
-            if self.expensive_accuracy:
-                self.objectives.evaluate_accuracy(x)
-                self.accuracy_policy.spend(0)
+        if self.expensive_accuracy:
+            self.objectives.evaluate_accuracies(initial)
+            self.accuracy_policy.spend(0, len(initial))
         self.latency_model.refit()
         self.objectives.fit_accuracy()
         if self.rounds is not None:
@@ -248,9 +247,8 @@ class FleetSearch:
                 accuracy_std[:, None],
                 other_objectives=self.clusters.fleet_objectives(lat_mean),
             )
-            for i, _ in picks:
-                self.objectives.evaluate_accuracy(X[i])
             if picks:
+                self.objectives.evaluate_accuracies(X[[i for i, _ in picks]])
                 self.objectives.fit_accuracy()
 
     def measure(self, pairs: list[tuple[np.ndarray, int]]) -> None:

@@ -22,18 +22,21 @@ Dispatchers over a fleet's clusters are built here and nowhere else
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import contextmanager
 
 import numpy as np
 from distributed import Client
 
 from moo_compress.accuracy import AccuracyEvaluator
+from moo_compress.config import CompressionConfig
 from moo_compress.decision_space import DecisionSpace
 from moo_compress.device import Device
 from moo_compress.dispatch import Dispatcher, Request, RetryPolicy, embedded_client
 from moo_compress.fleet_clusters import FleetClusters
 from moo_compress.store import MeasurementStore, Record, config_hash
+from moo_compress.threads import evaluation_workers, pinned_threads
 
 ACCURACY_DEVICE = "accuracy-evaluator"
 """Store ``device_id`` of accuracy evaluations (they run on this machine)."""
@@ -204,22 +207,77 @@ class MeasurementSession:
         """Whether the accuracy of ``x`` is known in this session."""
         return _key(x) in self._accuracy
 
-    def evaluate_accuracy(self, x: np.ndarray) -> tuple[float, bool]:
-        """Real accuracy (or fidelity) of ``x`` via the store, and whether this session
-        had not known it."""
-        key = _key(x)
-        if key in self._accuracy:
-            return self._accuracy[key], False
-        config = self.space.decode(x)
-        record = self.store.get_or_measure(
-            ACCURACY_DEVICE,
-            -1,
-            config.to_json(),
-            "accuracy",
-            lambda: [self.evaluator.evaluate(config)],
-        )
-        self._accuracy[key] = record.median
-        return record.median, True
+    def evaluate_accuracies(self, X: np.ndarray) -> tuple[np.ndarray, list[int]]:
+        """Real accuracy (or fidelity) of each row of ``X`` (N, n_var), and which rows
+        are new to this session.
+
+        Rows the store holds are read from it. The others are evaluated, several at a
+        time on :func:`~moo_compress.threads.evaluation_workers` threads where the
+        evaluator is ``concurrent`` (each evaluation on one torch thread, so the values
+        are those of one at a time), and each value is committed to the store as it
+        arrives.
+
+        Returns:
+            (N,) accuracy in [0, 1], and the indices of the rows this session had not
+            known, in the order of ``X`` (not of arrival, so the same seed gives the
+            same models; a row repeated in ``X`` is new once).
+        """
+        keys = [_key(x) for x in X]
+        configs = {key: self.space.decode(x) for key, x in zip(keys, X, strict=True)}
+        values = {key: self._accuracy[key] for key in configs if key in self._accuracy}
+        missing = []
+        for key, config in configs.items():
+            if key in values:
+                continue
+            record = self.store.get(ACCURACY_DEVICE, config_hash(config.to_json()), "accuracy")
+            if record is None:
+                missing.append(key)
+            else:
+                values[key] = record.median
+
+        def commit(i: int, value: float) -> None:
+            record = Record(ACCURACY_DEVICE, -1, configs[missing[i]].to_json(), "accuracy", [value])
+            values[missing[i]] = self.store.add(record).median
+
+        self._evaluate([configs[key] for key in missing], commit)
+        fresh = []
+        for i, key in enumerate(keys):
+            if key not in self._accuracy:
+                self._accuracy[key] = values[key]
+                fresh.append(i)
+        return np.array([values[key] for key in keys]), fresh
+
+    def _evaluate(
+        self, configs: list[CompressionConfig], commit: Callable[[int, float], None]
+    ) -> None:
+        """Evaluate ``configs``, passing ``(index, score)`` of each to ``commit`` in this
+        thread as its evaluation ends. A failed evaluation's error is raised once every
+        other evaluation has ended and been committed; on an interrupt, the evaluations
+        already ended are committed first."""
+        workers = min(len(configs), evaluation_workers()) if self.evaluator.concurrent else 1
+        if workers <= 1:
+            for i, config in enumerate(configs):
+                commit(i, self.evaluator.evaluate(config))
+            return
+        error = None
+        with pinned_threads(), ThreadPoolExecutor(workers) as pool:
+            futures = {pool.submit(self.evaluator.evaluate, c): i for i, c in enumerate(configs)}
+            pending = set(futures)
+            try:
+                for future in as_completed(futures):
+                    pending.discard(future)
+                    if future.exception() is not None:
+                        error = error or future.exception()
+                        continue
+                    commit(futures[future], future.result())
+            except BaseException:
+                pool.shutdown(wait=False, cancel_futures=True)
+                for future in pending:
+                    if future.done() and not future.cancelled() and future.exception() is None:
+                        commit(futures[future], future.result())
+                raise
+        if error is not None:
+            raise error
 
 
 def _key(x: np.ndarray) -> bytes:

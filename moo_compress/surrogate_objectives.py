@@ -68,7 +68,7 @@ class SurrogateObjectives:
         """(N,) accuracy and its std: the model's for an expensive evaluator, else real
         values (std 0)."""
         if self.accuracy_model is None:
-            return np.array([self.evaluate_accuracy(x) for x in X]), np.zeros(len(X))
+            return self.evaluate_accuracies(X), np.zeros(len(X))
         return self.accuracy_model.predict(self.problem.features(X))
 
     def fit_accuracy(self) -> None:
@@ -90,18 +90,22 @@ class SurrogateObjectives:
             )
         return latency
 
-    def evaluate_accuracy(self, x: np.ndarray) -> float:
-        """Real accuracy (or fidelity) of ``x``; a new value is kept for the accuracy
-        model (see :meth:`fit_accuracy`)."""
-        value, fresh = self.session.evaluate_accuracy(x)
-        if fresh and self.accuracy_model is not None:
-            self._accuracy_X.append(self.problem.features(x[None])[0])
-            self._accuracy.append(value)
-        return value
+    def evaluate_accuracies(self, X: np.ndarray) -> np.ndarray:
+        """(N,) real accuracy (or fidelity) of the rows of ``X``, evaluated together (see
+        :meth:`MeasurementSession.evaluate_accuracies
+        <moo_compress.session.MeasurementSession.evaluate_accuracies>`); new values are
+        kept for the accuracy model in the order of ``X`` (see :meth:`fit_accuracy`)."""
+        accuracy, fresh = self.session.evaluate_accuracies(X)
+        if self.accuracy_model is not None:
+            for i in fresh:
+                self._accuracy_X.append(self.problem.features(X[i : i + 1])[0])
+                self._accuracy.append(float(accuracy[i]))
+        return accuracy
 
     def measure_rows(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Measured (N, K) latency in ms on every cluster (NaN on a degraded one) and
-        (N,) accuracy of ``X``, the latencies in one concurrent batch."""
+        (N,) accuracy of ``X``, the latencies in one concurrent batch, then the
+        accuracies in another."""
         k = self.session.clusters.k
         latency = self.measure_latencies([(x, c) for x in X for c in range(k)])
-        return latency.reshape(len(X), k), np.array([self.evaluate_accuracy(x) for x in X])
+        return latency.reshape(len(X), k), self.evaluate_accuracies(X)

@@ -14,7 +14,7 @@ from threadpoolctl import threadpool_info
 from benchmarks.compare.anytime import measurements_to_regret
 from benchmarks.compare.meter import BudgetExhausted, Entry, key_of
 from benchmarks.compare.methods import METHODS
-from benchmarks.compare.protocol import ProtocolError, check, new_meter, pinned_threads
+from benchmarks.compare.protocol import ProtocolError, check, new_meter
 from benchmarks.compare.reference import load_reference
 from benchmarks.compare.regret import regrets
 from benchmarks.compare.result import MethodResult
@@ -133,13 +133,6 @@ def test_same_seed_same_numbers_under_different_thread_settings(tiny_task, monke
     assert seen == [(1, {1}), (1, {1})]
     assert np.array_equal(runs[0]["reported"], runs[1]["reported"])
     assert [e.median_ms for e in runs[0]["log"]] == [e.median_ms for e in runs[1]["log"]]
-
-
-def test_pinned_threads_restores_the_setting():
-    before = torch.get_num_threads()
-    with pinned_threads():
-        assert torch.get_num_threads() == 1
-    assert torch.get_num_threads() == before
 
 
 def test_nominal_device_is_as_noisy_as_the_representatives(tiny_task):

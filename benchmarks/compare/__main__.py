@@ -50,13 +50,13 @@ from rich.console import Console  # noqa: E402
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn  # noqa: E402
 
 from benchmarks.compare.methods import METHODS  # noqa: E402
-from benchmarks.compare.protocol import pinned_threads  # noqa: E402
 from benchmarks.compare.reference import ORACLE_EFFORT, ROWS, load_reference  # noqa: E402
 from benchmarks.compare.regret import DROPS  # noqa: E402
 from benchmarks.compare.tables import drop_label, markdown  # noqa: E402
 from benchmarks.compare.task import load_task  # noqa: E402
 from benchmarks.compare.unit import UnitResult, diagnostics_row, run_unit  # noqa: E402
 from moo_compress.cli import OneLineParser, UsageError  # noqa: E402
+from moo_compress.threads import pinned_threads  # noqa: E402
 
 MIN_SEEDS = 10
 """Paired seeds per problem and method unless ``--quick`` or ``--seeds-for``."""

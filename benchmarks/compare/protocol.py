@@ -15,19 +15,14 @@ The same for every method (issue 12):
   the method's log and ledger (:func:`reported_objectives`): a row is *verified* when
   the method measured it on every cluster's representative and asked for its
   accuracy. Unverified rows are shown, marked, and left out of every headline score.
-* **Threads are pinned** (:func:`pinned_threads`): torch and the BLAS pools run one
-  thread inside every method run, so a seed gives the same numbers whatever the
-  machine's default.
+* **Threads are pinned** (:func:`moo_compress.threads.pinned_threads`): torch and the
+  BLAS pools run one thread inside every method run, so a seed gives the same numbers
+  whatever the machine's default.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 import numpy as np
-import torch
-from threadpoolctl import threadpool_limits
 
 from benchmarks.compare.meter import Meter
 from benchmarks.compare.metrics import LATENCY_REFERENCE, LOSS_MARGIN, non_dominated_index
@@ -38,19 +33,6 @@ from moo_compress.front_choice import greedy_hv_subset
 
 class ProtocolError(RuntimeError):
     """A method broke protocol v2 (over a budget, or more than M reported rows)."""
-
-
-@contextmanager
-def pinned_threads(n: int = 1) -> Iterator[None]:
-    """Run the block with ``n`` torch intra-op threads and ``n`` BLAS/OpenMP threads,
-    restoring torch's setting afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        with threadpool_limits(limits=n):
-            yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def choose(F: np.ndarray, baseline: np.ndarray, m: int) -> np.ndarray:

@@ -3,7 +3,7 @@
 A unit needs nothing from the others (its task, its reference and its methods are all
 seeded by its own seed), so :func:`run_unit` can run in a worker process of its own:
 ``python -m benchmarks.compare --jobs N`` runs N units at a time, each pinned to one
-thread (:func:`~benchmarks.compare.protocol.pinned_threads`), and gets the same numbers
+thread (:func:`~moo_compress.threads.pinned_threads`), and gets the same numbers
 as one process running them in turn.
 """
 
@@ -19,12 +19,13 @@ from benchmarks.compare.anytime import measurements_to_regret
 from benchmarks.compare.diagnostics import diagnose
 from benchmarks.compare.methods import METHODS
 from benchmarks.compare.metrics import score
-from benchmarks.compare.protocol import check, pinned_threads, reported_objectives
+from benchmarks.compare.protocol import check, reported_objectives
 from benchmarks.compare.reference import ORACLE_EFFORT, ROWS, Reference, load_reference
 from benchmarks.compare.regret import DROPS, regrets
 from benchmarks.compare.tables import drop_label
 from benchmarks.compare.task import Task, default_accuracy_budget, load_task
 from moo_compress.search import FleetSearch, SearchSettings
+from moo_compress.threads import pinned_threads
 
 
 @dataclass(frozen=True)
