@@ -7,7 +7,13 @@ every model evaluation runs on one intra-op thread (:func:`pinned_threads`), and
 of evaluations uses a machine's cores by running :func:`evaluation_workers` of them at
 once, each on one thread: the same numbers whatever the machine's default, and on the
 2-core machine faster than one evaluation at a time on two threads (six ResNet50
-fidelity evaluations: 5.1 s against 6.0-6.7 s).
+fidelity evaluations: 5.1-5.3 s against 6.0-6.7 s; ``python -m
+benchmarks.accuracy_workers``).
+
+The latency and accuracy GPs pin torch alone, with ``surrogates.gp_surrogate.
+single_threaded``: they run in the search's own thread only, and their predictions
+enter it thousands of times a run, each in about a microsecond, where
+:func:`pinned_threads` takes 1.7 ms (it sets the BLAS pools too).
 """
 
 from __future__ import annotations
