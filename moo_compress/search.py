@@ -44,6 +44,7 @@ from moo_compress.search_settings import SearchSettings
 from moo_compress.session import MeasurementSession
 from moo_compress.store import MeasurementStore
 from moo_compress.surrogate_objectives import SurrogateObjectives
+from moo_compress.threads import pinned_threads
 from surrogates.accuracy_model import AccuracyModel, shifted_loss
 from surrogates.active_learning import ActiveLearningPolicy, initial_design
 from surrogates.latency_model import LatencyModel, gp_latency_model
@@ -141,8 +142,15 @@ class FleetSearch:
 
     # ------------------------------------------------------------------ the loop
     def run(self) -> SearchResult:
-        """Search, measure the front and return it (one dispatcher for the whole run)."""
-        with self.session.dispatching():
+        """Search, measure the front and return it (one dispatcher for the whole run).
+
+        The search runs on one torch and BLAS thread
+        (:func:`~moo_compress.threads.pinned_threads`), so that the same seed gives the
+        same front whatever the machine's thread setting; model evaluations still use
+        the cores, several at once (see :meth:`MeasurementSession.evaluate_accuracies
+        <moo_compress.session.MeasurementSession.evaluate_accuracies>`), and a device that
+        times on more threads sets them while it times."""
+        with pinned_threads(), self.session.dispatching():
             return self._search()
 
     def initial_configurations(self) -> np.ndarray:
