@@ -15,7 +15,9 @@ A folder written by :func:`export_model` holds, per format asked for:
 * ``export.json``: what was checked: the ExportedProgram's max-abs difference from the
   model, ONNX Runtime's top-1 agreement with the fake-quant model and max-abs logit
   difference on the evaluator's data, file sizes, and one line per format that could
-  not be written.
+  not be written. Each format is written and checked on one torch and BLAS thread
+  (:func:`~moo_compress.threads.pinned_threads`), so the checks' numbers are the same on
+  every machine.
 
 Command line, for any row of a finished run (the knee by default)::
 
@@ -46,6 +48,7 @@ from moo_compress.onnx_export import (
     save_onnx,
     session,
 )
+from moo_compress.threads import pinned_threads
 from moo_compress.weights import load_weights_file
 
 FORMATS = ("state_dict", "pt2", "onnx")
@@ -104,7 +107,8 @@ def export_model(
         if fmt not in formats:
             continue
         try:
-            name, checks = writers[fmt](model, config, folder, batches)
+            with pinned_threads():  # the checks' numbers the same on every machine
+                name, checks = writers[fmt](model, config, folder, batches)
         except (OnnxExportError, ExportCheckError) as exc:
             report["errors"][fmt] = str(exc)
             print(f"warning: {fmt} not written: {exc}", file=sys.stderr)

@@ -11,13 +11,22 @@ import numpy as np
 import pytest
 import torch
 
+from moo_compress import export
 from moo_compress import session as session_module
 from moo_compress.accuracy import FidelityEvaluator
+from moo_compress.compress import compress
 from moo_compress.session import MeasurementSession
 from moo_compress.store import MeasurementStore
 from moo_compress.threads import pinned_threads
 
 TINY = Path(__file__).parent / "problems" / "tiny_fleet.py"
+
+
+def _tiny():
+    spec = importlib.util.spec_from_file_location("tiny_for_threads", TINY)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.TinyFleet(seed=3)
 
 
 @pytest.fixture(autouse=True)
@@ -94,10 +103,7 @@ class _Spy(FidelityEvaluator):
 
 
 def _session(tmp_path, monkeypatch, workers: int, bad_row: int | None = None):
-    spec = importlib.util.spec_from_file_location("tiny_for_threads", TINY)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    problem = module.TinyFleet(seed=3)
+    problem = _tiny()
     X = np.random.default_rng(0).integers(
         problem.space.xl, problem.space.xu + 1, size=(5, problem.space.n_var)
     )
@@ -138,3 +144,20 @@ def test_a_failed_evaluation_is_raised_after_the_others_are_stored(tmp_path, mon
         session.evaluate_accuracies(X)
     assert session.store.count("accuracy") == 4
     assert torch.get_num_threads() == 2
+
+
+def test_exports_are_written_and_checked_on_one_thread(tmp_path, monkeypatch):
+    problem = _tiny()
+    config = problem.space.decode(problem.space.unpruned(bits=8))
+    seen = []
+    write = export._write_state_dict
+
+    def spy(*args):
+        seen.append(torch.get_num_threads())
+        return write(*args)
+
+    monkeypatch.setattr(export, "_write_state_dict", spy)
+    export.export_model(
+        compress(problem.reference, config), config, tmp_path, formats=("state_dict",)
+    )
+    assert seen == [1] and torch.get_num_threads() == 2
