@@ -36,7 +36,13 @@ from pymoo.util.nds.non_dominated_sorting import NonDominatedSorting
 
 from moo_compress.fleet_clusters import FleetClusters
 from moo_compress.surrogate_objectives import SurrogateObjectives
-from surrogates.fleet_ehvi import choose_pairs, fleet_objectives, log_ehvi, noise_floor_hv
+from surrogates.fleet_ehvi import (
+    choose_pairs,
+    fleet_objectives,
+    front_partitioning,
+    log_ehvi,
+    noise_floor_hv,
+)
 from surrogates.fleet_similarity import FleetSimilarity, rank_alike, spend_plan
 from surrogates.latency_model import SampledLatencyModel
 
@@ -148,13 +154,26 @@ class FleetAcquisition:
             )
         out_costs = np.concatenate([[np.inf], costs[active]])  # accuracy: its own policy
         closed = np.column_stack([np.ones(len(X), dtype=bool), known[:, active]])
-        best = math.exp(log_ehvi(samples, weights, front, ref, scale).max())
+        partitioning = front_partitioning(front, ref, scale)  # one per round, shared
+        best = math.exp(
+            log_ehvi(samples, weights, front, ref, scale, partitioning=partitioning).max()
+        )
         below = front.size and best < noise_floor_hv(front, ref, scale, self.rel_noise)
         self._rounds_below = self._rounds_below + 1 if below else 0
         if may_stop and self._rounds_below >= self.patience:
             self.stop(f"expected improvement below the noise floor for {self.patience} rounds")
             return []
-        picks = choose_pairs(samples, weights, front, ref, scale, out_costs, closed, n_pairs)
+        picks = choose_pairs(
+            samples,
+            weights,
+            front,
+            ref,
+            scale,
+            out_costs,
+            closed,
+            n_pairs,
+            partitioning=partitioning,
+        )
         chosen = [(i, j) for i, j, _ in picks]
         if len(chosen) < n_pairs:  # no pair improves the front in any sample: spend the
             # rest of this round's share on the open pairs of largest log-latency spread

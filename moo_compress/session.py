@@ -223,12 +223,12 @@ class MeasurementSession:
             same models; a row repeated in ``X`` is new once).
         """
         keys = [_key(x) for x in X]
-        configs = {key: self.space.decode(x) for key, x in zip(keys, X, strict=True)}
-        values = {key: self._accuracy[key] for key in configs if key in self._accuracy}
+        values = {key: self._accuracy[key] for key in keys if key in self._accuracy}
+        configs = {  # only rows new to the session are decoded: this is a hot path
+            key: self.space.decode(x) for key, x in zip(keys, X, strict=True) if key not in values
+        }
         missing = []
         for key, config in configs.items():
-            if key in values:
-                continue
             record = self.store.get(ACCURACY_DEVICE, config_hash(config.to_json()), "accuracy")
             if record is None:
                 missing.append(key)

@@ -225,6 +225,7 @@ def choose_pairs(
     measured: np.ndarray,
     batch_size: int,
     shortlist: int = 32,
+    partitioning: FastNondominatedPartitioning | None = None,
 ) -> list[tuple[int, int, float]]:
     r"""Greedy batch of (candidate, output) pairs by cost-weighted decoupled EHVI.
 
@@ -240,6 +241,8 @@ def choose_pairs(
         measured: ``(n, 1 + K)`` bool, pairs already measured (never chosen again).
         batch_size: Number of pairs wanted, ``>= 1``.
         shortlist: Candidates whose decoupled values are computed, ``>= 1``.
+        partitioning: ``front_partitioning(front, ref_point, scale)`` when the caller
+            has it; built here otherwise.
 
     Returns:
         Up to ``batch_size`` tuples ``(candidate, output, log EHVI - log cost)``, best
@@ -254,7 +257,8 @@ def choose_pairs(
     open_rows = np.flatnonzero(~measured[:, outputs].all(1))
     if not len(open_rows):
         return []
-    partitioning = front_partitioning(front, ref_point, scale)
+    if partitioning is None:
+        partitioning = front_partitioning(front, ref_point, scale)
     coupled = log_ehvi(
         samples[:, open_rows], weights, front, ref_point, scale, partitioning=partitioning
     )

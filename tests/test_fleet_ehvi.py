@@ -108,3 +108,8 @@ def test_one_partitioning_of_a_front_serves_every_output_exactly():
         shared = log_ehvi(samples, WEIGHTS, FRONT, REF, SCALE, observe, partitioning)
         fresh = log_ehvi(samples, WEIGHTS, FRONT, REF, SCALE, observe)
         np.testing.assert_array_equal(shared, fresh)
+    # the caller's partitioning (the acquisition's, shared with its stopping rule) gives
+    # the pairs and values of one built inside
+    args = (samples, WEIGHTS, FRONT, REF, SCALE, np.ones(3), np.zeros((samples.shape[1], 3)), 3)
+    given = choose_pairs(*args, partitioning=partitioning)
+    assert given == choose_pairs(*args) and len(given) == 3
