@@ -271,7 +271,13 @@ class FleetSearch:
     def _finish(self, front: np.ndarray, history: list[Progress]) -> SearchResult:
         """Measure the predicted front for real, keep its non-dominated measured
         configurations, measure the reference rows, and drop front configurations that a
-        reference row dominates (reported, not hidden)."""
+        reference row dominates (reported, not hidden). The rows' predicted latencies are
+        the model's as fitted at the end of the search, before these measurements, and so
+        is the record of its structure choice (no refit follows them)."""
+        predicted = self.objectives.frozen_latency()
+        evidence = (
+            self.latency_model.evidence if isinstance(self.latency_model, TransferSwitch) else None
+        )
         front = self._choose(front)
         if self.rounds is not None:
             front = self.rounds.screen(front)
@@ -295,9 +301,9 @@ class FleetSearch:
         beaten = np.array([_dominated_by_any(f, ref_F) for f in F[order]], dtype=bool)
         order = order[~beaten]
         return SearchResult(
-            front=self._rows(front[order], accuracy[order], latency[order]),
+            front=_rows(front[order], accuracy[order], latency[order], predicted),
             references=list(references),
-            reference_rows=self._rows(ref_X, ref_accuracy, ref_latency),
+            reference_rows=_rows(ref_X, ref_accuracy, ref_latency, predicted),
             dominated_by_reference=int(beaten.sum()),
             measurements=self.session.counts(),
             accuracy_evaluations=self.session.n_accuracy,
@@ -306,22 +312,18 @@ class FleetSearch:
             settings=self.settings,
             degraded=dict(self.session.degraded),
             history=history,
-            acquisition=self._acquisition_record(),
+            acquisition=self._acquisition_record(evidence),
         )
 
-    def _acquisition_record(self) -> dict | None:
-        """What the EHVI acquisition did and, where the model records one, its choice."""
+    def _acquisition_record(self, evidence: dict | None) -> dict | None:
+        """What the EHVI acquisition did and, where the model records one, its structure
+        choice ``evidence``."""
         if self.rounds is None:
             return None
         record = self.rounds.record()
-        if isinstance(self.latency_model, TransferSwitch):
-            record["latency_model"] = self.latency_model.evidence
+        if evidence is not None:
+            record["latency_model"] = evidence
         return record
-
-    def _rows(self, X: np.ndarray, accuracy: np.ndarray, latency: np.ndarray) -> MeasuredRows:
-        """Measured rows with the latency model's predictions for them."""
-        predicted = self.objectives.predict_latency(X)[0] if len(X) else np.zeros_like(latency)
-        return MeasuredRows(X, accuracy, latency, predicted)
 
     @property
     def front_cap(self) -> int:
@@ -378,3 +380,13 @@ class FleetSearch:
 def _dominated_by_any(f: np.ndarray, others: np.ndarray) -> bool:
     """Whether objective vector ``f`` (minimised) is dominated by a row of ``others``."""
     return bool(np.any(np.all(others <= f, axis=1) & np.any(others < f, axis=1)))
+
+
+def _rows(
+    X: np.ndarray,
+    accuracy: np.ndarray,
+    latency: np.ndarray,
+    predict: Callable[[np.ndarray], np.ndarray],
+) -> MeasuredRows:
+    """Measured rows with ``predict``'s (N, K) latencies in ms for them."""
+    return MeasuredRows(X, accuracy, latency, predict(X) if len(X) else np.zeros_like(latency))

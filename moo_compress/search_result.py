@@ -30,7 +30,9 @@ class Progress:
 @dataclass
 class MeasuredRows:
     """Configurations measured for real on every cluster, and what the latency model
-    predicted for them once it had seen every measurement of the search.
+    predicted for them as fitted at the end of the search, before the final front and
+    the reference rows were measured (a row first measured there is predicted out of
+    sample).
 
     Attributes:
         X: (N, n_var) decision vectors.

@@ -12,7 +12,8 @@ models.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import copy
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -63,6 +64,17 @@ class SurrogateObjectives:
         prior = self.problem.prior_ms(X)
         with single_threaded():
             return self.latency_model.predict(self.problem.features(X), prior)
+
+    def frozen_latency(self) -> Callable[[np.ndarray], np.ndarray]:
+        """The latency model's mean as fitted now, unchanged by later measurements:
+        ``X`` (N, n_var) -> (N, K) ms, predicted by a copy of the model."""
+        model = copy.deepcopy(self.latency_model)
+
+        def mean(X: np.ndarray) -> np.ndarray:
+            with single_threaded():
+                return model.predict(self.problem.features(X), self.problem.prior_ms(X))[0]
+
+        return mean
 
     def predict_accuracy(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(N,) accuracy and its std: the model's for an expensive evaluator, else real

@@ -72,6 +72,38 @@ def test_a_custom_latency_model_is_used(tmp_path):
     np.testing.assert_allclose(result.front.predicted_latency, expected)
 
 
+class _CountingFits(_LinearInMacs):
+    """``_LinearInMacs`` scaled by ``1 + 1e-6 * n``, ``n`` the measurements it had at its
+    last refit, so its predictions tell which fit made them; it refits itself before
+    predicting with new data, as the protocol allows."""
+
+    def __init__(self, n_clusters: int) -> None:
+        super().__init__(n_clusters)
+        self.fitted_on = 0
+
+    def refit(self) -> None:
+        super().refit()
+        self.fitted_on = len(self.added)
+
+    def predict(self, X, prior_ms=None):
+        if self.fitted_on != len(self.added):
+            self.refit()
+        mean, std = super().predict(X, prior_ms)
+        return mean * (1 + 1e-6 * self.fitted_on), std
+
+
+def test_reported_predictions_are_made_before_the_front_is_measured(tmp_path):
+    problem = _tiny()
+    model = _CountingFits(problem.clusters.k)
+    with MeasurementStore(tmp_path / "m.sqlite", fingerprint(problem), "custom") as store:
+        result = FleetSearch(problem, store, SETTINGS, latency_model=model).run()
+    assert len(model.added) > model.fitted_on  # measured at the end, never fitted on
+    base, _ = _LinearInMacs.predict(model, problem.features(result.X))
+    np.testing.assert_allclose(
+        result.front.predicted_latency, base * (1 + 1e-6 * model.fitted_on), rtol=1e-12
+    )
+
+
 def _state(problem) -> dict:
     return {name: id(value) for name, value in vars(problem).items()}
 
