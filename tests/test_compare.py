@@ -138,6 +138,13 @@ def test_outputs_have_the_documented_columns(tmp_path, capsys):
     table = (merged / "table.md").read_text()
     assert "| random |" in table and "- Seeds: 0-0 (1, fewer than the default 10)." in table
     assert main(["merge", str(tmp_path / "nothing"), "--out", str(merged)]) == 2
+    # --publish FILE writes the table to FILE, headed by the command of each part
+    published = tmp_path / "RESULTS_TINY.md"
+    assert main(["merge", f"{out},{out}", "--out", str(merged), "--publish", str(published)]) == 0
+    text = published.read_text()
+    assert text.startswith("# Comparison results\n\nProduced by:\n\n- `python -m benchmarks")
+    assert text.count("--methods flops,random,oracle,oracle_nominal") == 2
+    assert "4 rows of earlier parts were replaced" in text and text.endswith(table)
 
 
 def test_parallel_units_give_the_numbers_of_one_process(tmp_path, capfd):

@@ -1,6 +1,6 @@
 """``python -m benchmarks.compare --problem P1,P2 --methods m1,m2 --out DIR``.
 
-(``python -m benchmarks.compare merge DIR1,DIR2 --out DIR [--publish]`` combines runs
+(``python -m benchmarks.compare merge DIR1,DIR2 --out DIR [--publish [FILE]]`` combines runs
 made in parallel into one table.)
 
 Runs every method under protocol v2 (:mod:`benchmarks.compare.protocol`) on paired
@@ -12,8 +12,8 @@ seeds, scores it against the problem's fixed reference
   time, and what the tables say about each problem;
 * ``DIR/table.md``: per problem, the diagnostics, then every row against ``ours``
   (mean ± 95 % CI, wins/ties/losses, Wilcoxon p; see :mod:`benchmarks.compare.stats`);
-* with ``--publish``, ``benchmarks/RESULTS.md``: the same with the command, the
-  machine and the date.
+* with ``--publish [FILE]``, ``FILE`` (default ``benchmarks/RESULTS.md``): the same
+  with the command, the machine and the date.
 
 Seeds: ``--seeds`` (default and minimum 10) consecutive seeds from ``--first-seed``;
 fewer only with ``--quick`` or, stated in the tables, for the problems named in
@@ -114,6 +114,19 @@ DIAGNOSTIC_COLUMNS = (
 RESULTS_MD = Path(__file__).resolve().parents[1] / "RESULTS.md"
 
 
+def add_publish(parser: argparse.ArgumentParser) -> None:
+    """``--publish [FILE]``: also write the table, headed by the commands, to ``FILE``
+    (:data:`RESULTS_MD` when no file is named)."""
+    parser.add_argument(
+        "--publish",
+        nargs="?",
+        const=RESULTS_MD,
+        type=Path,
+        metavar="FILE",
+        help=f"also write FILE (default {RESULTS_MD.name} beside this package)",
+    )
+
+
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = OneLineParser(prog="python -m benchmarks.compare", description=__doc__.split("\n")[0])
     parser.add_argument("--problem", required=True, help="comma-separated names or files")
@@ -134,7 +147,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     parser.add_argument("--cache", type=Path, default=CACHE, help="reference-front cache")
     parser.add_argument("--quick", action="store_true", help="smoke test: 1 seed, short runs")
-    parser.add_argument("--publish", action="store_true", help=f"also write {RESULTS_MD}")
+    add_publish(parser)
     args = parser.parse_args(argv)
     args.methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     allowed = [*METHODS, *ROWS]
@@ -206,14 +219,14 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def parse_merge_args(argv: list[str]) -> argparse.Namespace:
-    """``merge DIR1,DIR2 --out DIR [--publish]``: one table of several runs."""
+    """``merge DIR1,DIR2 --out DIR [--publish [FILE]]``: one table of several runs."""
     parser = OneLineParser(
         prog="python -m benchmarks.compare merge",
         description="combine the results of several runs into one table",
     )
     parser.add_argument("parts", help="comma-separated output folders of earlier runs")
     parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--publish", action="store_true", help=f"also write {RESULTS_MD}")
+    add_publish(parser)
     args = parser.parse_args(argv)
     args.parts = [Path(p.strip()) for p in args.parts.split(",") if p.strip()]
     missing = [str(p) for p in args.parts if not (p / "info.json").is_file()]
@@ -334,8 +347,9 @@ def missing_diagnostics(
     return pd.concat([have, pd.DataFrame(rows, columns=DIAGNOSTIC_COLUMNS)], ignore_index=True)
 
 
-def combine(parts: list[Path], out: Path, publish: bool) -> str:
-    """One ``table.md`` (and with ``publish``, ``RESULTS.md``) of the runs in ``parts``.
+def combine(parts: list[Path], out: Path, publish: Path | None) -> str:
+    """One ``table.md`` (and with ``publish``, that file too, headed by the commands that
+    made the parts) of the runs in ``parts``.
 
     A row of a later part replaces the row of an earlier part with the same problem,
     method and seed (so a rerun of some methods replaces their old rows), and so does a
@@ -361,7 +375,7 @@ def combine(parts: list[Path], out: Path, publish: bool) -> str:
         results.to_csv(out / "results.csv", index=False)
         if diagnostics is not None:
             diagnostics.to_csv(out / "diagnostics.csv", index=False)
-    if publish:
+    if publish is not None:
         produced = "\n".join(
             f"- `{run['command']}` on {run['date']} on {run['machine']}: "
             f"{run['elapsed_s']:.0f} s wall, {run['cpu_s']:.0f} s CPU"
@@ -373,7 +387,7 @@ def combine(parts: list[Path], out: Path, publish: bool) -> str:
                 f"{replaced} rows of earlier parts were replaced by a later part's rows of "
                 "the same problem, method and seed."
             )
-        RESULTS_MD.write_text(
+        publish.write_text(
             f"# Comparison results\n\nProduced by:\n\n{produced}\n\n"
             f"Columns: see `COLUMNS` in `benchmarks/compare/__main__.py`.\n\n{text}"
         )
