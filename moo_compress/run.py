@@ -46,6 +46,7 @@ from moo_compress.cli import (  # noqa: E402
 )
 from moo_compress.dispatch import Dispatcher, connect  # noqa: E402
 from moo_compress.finetune_front import fine_tune_result  # noqa: E402
+from moo_compress.interrupts import InterruptLatch  # noqa: E402
 from moo_compress.manifest import ManifestError, RunManifest  # noqa: E402
 from moo_compress.problem import FleetProblem  # noqa: E402
 from moo_compress.problem_checks import ProblemError, build, check_class  # noqa: E402
@@ -326,10 +327,17 @@ def main(argv: list[str] | None = None) -> int:
     finished = False
     try:
         with (
+            InterruptLatch() as interrupts,
             _dispatcher(args, problem) as dispatcher,
-            _progress_display(console, settings, started) as report,
+            _progress_display(console, settings, started) as show,
         ):
+
+            def report(progress: SearchProgress) -> None:
+                interrupts.check()  # a Ctrl-C that a library callback swallowed
+                show(progress)
+
             result = FleetSearch(problem, store, settings, report, dispatcher).run()
+            interrupts.check()
         finetune = fine_tune_result(problem, store, result, steps) if steps > 0 else None
         front, references, info = write_outputs(
             problem, result, out, time.perf_counter() - started, finetune, store.run_id

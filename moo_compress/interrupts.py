@@ -1,0 +1,63 @@
+"""Ctrl-C that a run does not lose.
+
+Python's default SIGINT handler raises ``KeyboardInterrupt`` in whatever code runs at
+that moment. Where that code is a callback whose exceptions Python only prints
+("Exception ignored in ..."), the interrupt is lost and the run goes on: a ``gc``
+callback (dask.distributed's GC diagnosis registers one in every process that runs an
+embedded scheduler or worker), a ``__del__`` method, a weakref finaliser. A test saw a
+run interrupted that way finish all its generations and exit 0.
+
+:class:`InterruptLatch` remembers every SIGINT, raises ``KeyboardInterrupt`` at once as
+the default handler does, and raises it again from :meth:`InterruptLatch.check`, which
+the runner calls at its safe points (after every generation), so an interrupt lost
+in such a callback stops the run one generation later.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Callable
+from types import FrameType, TracebackType
+
+
+class InterruptLatch:
+    """A SIGINT handler that remembers the interrupt until the run stops.
+
+    Installed on ``__enter__`` and the previous handler restored on ``__exit__``; not
+    installed outside the main thread (Python allows signal handlers only there) nor
+    where SIGINT is ignored (a job started with ``&`` from a script), where the latch
+    does nothing."""
+
+    def __init__(self) -> None:
+        self.interrupted = False
+        self._previous: Callable[[int, FrameType | None], object] | int | None = None
+        self._installed = False
+
+    def __enter__(self) -> InterruptLatch:
+        main = threading.current_thread() is threading.main_thread()
+        if main and signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+            self._installed = True
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if self._installed:
+            previous = signal.SIG_DFL if self._previous is None else self._previous
+            signal.signal(signal.SIGINT, previous)
+            self._installed = False
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        self.interrupted = True
+        raise KeyboardInterrupt
+
+    def check(self) -> None:
+        """Raise ``KeyboardInterrupt`` if a SIGINT arrived since ``__enter__`` (whether or
+        not the first one reached the run)."""
+        if self.interrupted:
+            raise KeyboardInterrupt
