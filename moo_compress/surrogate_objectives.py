@@ -66,15 +66,11 @@ class SurrogateObjectives:
             return self.latency_model.predict(self.problem.features(X), prior)
 
     def frozen_latency(self) -> Callable[[np.ndarray], np.ndarray]:
-        """The latency model's mean as fitted now, unchanged by later measurements:
+        """:meth:`latency` of the model as fitted now, unchanged by later measurements:
         ``X`` (N, n_var) -> (N, K) ms, predicted by a copy of the model."""
-        model = copy.deepcopy(self.latency_model)
-
-        def mean(X: np.ndarray) -> np.ndarray:
-            with single_threaded():
-                return model.predict(self.problem.features(X), self.problem.prior_ms(X))[0]
-
-        return mean
+        frozen = copy.copy(self)
+        frozen.latency_model = copy.deepcopy(self.latency_model)
+        return frozen.latency
 
     def predict_accuracy(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(N,) accuracy and its std: the model's for an expensive evaluator, else real
