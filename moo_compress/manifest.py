@@ -12,6 +12,9 @@ one JSON manifest, written when the run starts:
 * where it measured (``embedded`` or ``scheduler``) and how to reach the scheduler
   (address, TLS files, ``--insecure``), the fine-tune steps;
 * the package version and the store's schema version;
+* the numeric environment it started on (:mod:`moo_compress.numeric_environment`: CPU,
+  torch's kernel set, numeric package versions); manifests written before it was
+  recorded have none;
 * ``run_id``: a uuid4, the same for every resume of the run.
 
 ``--resume`` reads the manifest and continues with its settings, so
@@ -38,6 +41,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from moo_compress.numeric_environment import numeric_environment
 from moo_compress.problem import FleetCompressionProblem, FleetProblem
 from moo_compress.search_settings import SearchSettings
 from moo_compress.store import SCHEMA_VERSION
@@ -81,6 +85,7 @@ class RunManifest:
     package_version: str
     schema_version: int
     created: str
+    numeric_environment: dict | None = None
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
@@ -90,7 +95,7 @@ class RunManifest:
         """Raises ManifestError naming ``source`` if ``text`` is not a manifest."""
         try:
             values = json.loads(text)
-            return cls(**{f.name: values[f.name] for f in fields(cls)})
+            return cls(**{f.name: values[f.name] for f in fields(cls) if f.name in values})
         except (ValueError, TypeError, KeyError) as exc:
             raise ManifestError(f"{source}: the run manifest is damaged ({exc})") from None
 
@@ -191,6 +196,7 @@ def new_manifest(
         package_version=package_version(),
         schema_version=SCHEMA_VERSION,
         created=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        numeric_environment=numeric_environment(),
         **ident,
     )
 

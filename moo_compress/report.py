@@ -30,6 +30,7 @@ from rich.table import Table  # noqa: E402
 from moo_compress.atomic_write import step  # noqa: E402
 from moo_compress.finetune_front import FinetuneScores, add_finetune_columns  # noqa: E402
 from moo_compress.fleet_clusters import FleetClusters  # noqa: E402
+from moo_compress.numeric_environment import numeric_environment  # noqa: E402
 from moo_compress.output_set import publish, staged_outputs  # noqa: E402
 from moo_compress.problem import FleetProblem  # noqa: E402
 from moo_compress.search_result import MeasuredRows, SearchResult  # noqa: E402
@@ -168,6 +169,7 @@ def summary(
         "search_space": problem.space.describe(),
         "settings": vars(result.settings),
         "acquisition": result.acquisition,
+        "numeric_environment": numeric_environment(),
     }
 
 

@@ -48,6 +48,7 @@ from moo_compress.dispatch import Dispatcher, connect  # noqa: E402
 from moo_compress.finetune_front import fine_tune_result  # noqa: E402
 from moo_compress.interrupts import InterruptLatch  # noqa: E402
 from moo_compress.manifest import ManifestError, RunManifest  # noqa: E402
+from moo_compress.numeric_environment import differences, numeric_environment  # noqa: E402
 from moo_compress.problem import FleetProblem  # noqa: E402
 from moo_compress.problem_checks import ProblemError, build, check_class  # noqa: E402
 from moo_compress.problem_file import ProblemFileError, fingerprint, load_problem_class  # noqa: E402
@@ -315,6 +316,16 @@ def main(argv: list[str] | None = None) -> int:
             console.print(
                 f"[yellow]The run began with moo_compress {start.manifest.package_version}; "
                 f"this is {version}.[/yellow]",
+                highlight=False,
+            )
+        began_on = start.manifest.numeric_environment  # None: recorded before it was kept
+        changed = differences(began_on, numeric_environment()) if began_on else []
+        if changed:
+            console.print(
+                "[yellow]The run began on another numeric environment ("
+                + "; ".join(changed)
+                + "): every measurement is kept, but the resumed search can reach another "
+                "front than an uninterrupted one would.[/yellow]",
                 highlight=False,
             )
         if _measured(store) == 0:

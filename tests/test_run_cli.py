@@ -22,6 +22,7 @@ from distributed import LocalCluster
 
 from moo_compress.dispatch import RetryPolicy
 from moo_compress.export import load_compressed
+from moo_compress.numeric_environment import numeric_environment
 from moo_compress.onnx_export import session
 from moo_compress.run import main
 from moo_compress.session import candidate_devices
@@ -180,6 +181,8 @@ def test_tiny_run_writes_all_outputs(tiny_run):
         "accuracy_mode",
     ):
         assert key in summary
+    # the run happened in a subprocess of this same venv on this CPU
+    assert summary["numeric_environment"] == numeric_environment()
 
 
 def test_front_rows_are_measured_on_every_cluster(tiny_run):

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from moo_compress import manifest
+from moo_compress.numeric_environment import numeric_environment
 from moo_compress.problem_file import fingerprint
 from moo_compress.run import main
 from moo_compress.run_lock import FolderInUse, RunLock
@@ -179,6 +180,51 @@ def test_a_store_without_measurements_is_resumed_with_a_notice(started, capsys, 
     captured = capsys.readouterr()
     assert "the store holds no measurement yet; the run starts from" in captured.out
     assert f"continue with: python -m moo_compress.run --resume --out {out}" in captured.err
+
+
+def _set_manifest_environment(store: Path, environment: dict | None) -> None:
+    """Rewrite the stored manifest as if the run had started on ``environment``."""
+    values = json.loads(manifest.read(store).to_json())
+    if environment is None:
+        del values["numeric_environment"]  # as written before the field existed
+    else:
+        values["numeric_environment"] = environment
+    with sqlite3.connect(store) as con:
+        con.execute(
+            "UPDATE meta SET value = ? WHERE key = ?", (json.dumps(values), manifest.MANIFEST_KEY)
+        )
+    con.close()
+
+
+@pytest.mark.parametrize("began_on", ["other", "same", "unrecorded"])
+def test_resume_on_another_numeric_environment_says_what_changed(
+    tmp_path, capsys, monkeypatch, began_on
+):
+    """The search is repeatable only on one numeric environment: a resume elsewhere names
+    each difference, once, and resumes all the same; the same environment, or a manifest
+    from before the environment was recorded, gives no notice."""
+    out = tmp_path / "run"
+    _started_run(out, _problem_file(tmp_path, "    pass\n"))
+    store = out / "measurements.sqlite"
+    here = numeric_environment()
+    assert manifest.read(store).numeric_environment == here
+    other = {**here, "cpu": "Some Other CPU", "torch_cpu_capability": "AVX2"}
+    environment = {"other": other, "same": here, "unrecorded": None}[began_on]
+    _set_manifest_environment(store, environment)
+    assert manifest.read(store).numeric_environment == environment
+
+    def stop(self):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("moo_compress.search.FleetSearch.run", stop)
+    assert main(["--resume", "--out", str(out)]) == 130
+    printed = " ".join(capsys.readouterr().out.split())
+    notices = printed.count("The run began on another numeric environment")
+    assert notices == (began_on == "other")
+    if began_on == "other":
+        assert f"cpu: Some Other CPU -> {here['cpu']}" in printed
+        assert f"torch_cpu_capability: AVX2 -> {here['torch_cpu_capability']}" in printed
+        assert "every measurement is kept" in printed
 
 
 def test_two_runs_on_one_folder_one_is_refused_at_once(tmp_path):
