@@ -58,6 +58,7 @@ from moo_compress.search import FleetSearch, SearchSettings  # noqa: E402
 from moo_compress.search_result import Progress as SearchProgress  # noqa: E402
 from moo_compress.session import embedded_dispatcher, make_dispatcher  # noqa: E402
 from moo_compress.store import MeasurementStore  # noqa: E402
+from moo_compress.threads import evaluation_workers  # noqa: E402
 
 
 def _security(args: argparse.Namespace) -> Security | None:
@@ -347,7 +348,10 @@ def main(argv: list[str] | None = None) -> int:
                 interrupts.check()  # a Ctrl-C that a library callback swallowed
                 show(progress)
 
-            result = FleetSearch(problem, store, settings, report, dispatcher).run()
+            # the latency fits use the cores the evaluations use: they never run at once
+            fits = evaluation_workers() - 1
+            search = FleetSearch(problem, store, settings, report, dispatcher, fit_processes=fits)
+            result = search.run()
             interrupts.check()
         finetune = fine_tune_result(problem, store, result, steps) if steps > 0 else None
         front, references, info = write_outputs(

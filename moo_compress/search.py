@@ -69,6 +69,13 @@ class FleetSearch:
             its ``prior_ms`` where it has one.
         clusters: Clusters to measure on instead of the problem's.
         evaluator: Accuracy evaluator to use instead of the problem's.
+        fit_processes: For the default latency model of the EHVI search (a
+            :class:`~surrogates.transfer_switch.TransferSwitch`): spawned processes that
+            fit some of its structures while this one fits the others, with the same
+            results (0: all in this process). The runner gives one fewer than
+            :func:`~moo_compress.threads.evaluation_workers`; a script that gives more
+            than 0 must guard its work with ``if __name__ == "__main__":``, since spawned
+            processes import the ``__main__`` module.
 
     Attributes:
         session: The measurements (store, dispatcher, degraded clusters).
@@ -89,6 +96,7 @@ class FleetSearch:
         *,
         clusters: FleetClusters | None = None,
         evaluator: AccuracyEvaluator | None = None,
+        fit_processes: int = 0,
     ) -> None:
         self.problem = problem
         self.space = problem.space
@@ -109,7 +117,10 @@ class FleetSearch:
         # same seed must give the same front (and a resumed run the same decisions).
         if latency_model is None and settings.acquisition == "ehvi":
             latency_model = TransferSwitch(
-                clusters.k, maxiter=settings.gp_maxiter, seed=settings.seed
+                clusters.k,
+                maxiter=settings.gp_maxiter,
+                seed=settings.seed,
+                fit_processes=fit_processes,
             )
         if latency_model is None:
             latency_model = gp_latency_model(
@@ -149,9 +160,14 @@ class FleetSearch:
         same front whatever the machine's thread setting; model evaluations still use
         the cores, several at once (see :meth:`MeasurementSession.evaluate_accuracies
         <moo_compress.session.MeasurementSession.evaluate_accuracies>`), and a device that
-        times on more threads sets them while it times."""
+        times on more threads sets them while it times. The default latency model's fit
+        processes are stopped when it returns."""
         with pinned_threads(), self.session.dispatching():
-            return self._search()
+            try:
+                return self._search()
+            finally:
+                if isinstance(self.latency_model, TransferSwitch):
+                    self.latency_model.close()
 
     def initial_configurations(self) -> np.ndarray:
         """(I, n_var) the anchors and the Sobol design, measured on every cluster first."""

@@ -10,7 +10,10 @@ any structure sees them), so the scores are comparable.
 The structures are compared again only when the data have grown by ``regrow`` (a factor)
 since the last comparison, at an explicit ``refit``; in between, and when a prediction
 finds data added since the last fit, only the chosen structure is refitted, which keeps
-a search's refits about as cheap as one model's.
+a search's refits about as cheap as one model's. With ``fit_processes = P > 0`` a
+comparison fits structure ``i`` in process ``i mod (P + 1)``: this one (0) or one of a
+``surrogates.fit_pool.FitPool``'s, at the same time, which gives the same fits bit for
+bit; ``close()`` stops its processes.
 
 Transfer switches itself off: a structure is chosen over a simpler one (order of
 ``structures``) only when its score is higher by more than ``margin`` nats per point. On
@@ -29,10 +32,14 @@ Shapes and units as in ``surrogates.fleet_gp``.
 
 from __future__ import annotations
 
+import warnings
+from concurrent.futures import CancelledError, Future
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 import numpy as np
 
+from surrogates.fit_pool import FitPool
 from surrogates.fleet_gp import STRUCTURES, FleetGP
 
 
@@ -53,6 +60,8 @@ class TransferSwitch:
         structures: tuple[str, ...] = STRUCTURES,
         margin: float = 0.02,
         regrow: float = 1.25,
+        fit_processes: int = 0,
+        parallel_from: int = 150,
         **fleet_gp_kwargs: Any,
     ) -> None:
         r"""
@@ -62,12 +71,24 @@ class TransferSwitch:
             margin: ``>= 0`` nats per point a more complex structure must gain.
             regrow: ``>= 1``; the structures are compared again once the points have
                 grown by this factor since the last comparison (1: at every refit).
+            fit_processes: ``>= 0`` spawned processes that fit some structures of a
+                comparison while this one fits the others (0: all here, one after
+                another; more than ``len(structures) - 1`` are not started). They start
+                once the data reach ``parallel_from / regrow`` points (ready for the
+                first comparison at ``parallel_from`` or more) and stop at ``close``;
+                like every spawned process they import the caller's ``__main__``
+                module, so a script that passes ``> 0`` must guard its work with
+                ``if __name__ == "__main__":``.
+            parallel_from: ``>= 0`` points. Below them the three fits of a comparison
+                take about 2 s in all (60 to 120 points, 30 features, 4 clusters, one
+                thread), which a process's start (2 to 5 s of CPU, mostly imports) would
+                not repay: runs that stay that small start none.
             **fleet_gp_kwargs: Passed to every ``FleetGP``.
         """
-        if not structures or margin < 0 or regrow < 1:
+        if not structures or margin < 0 or regrow < 1 or fit_processes < 0:
             raise ValueError(
-                f"need at least one structure, margin >= 0 and regrow >= 1, got "
-                f"{structures}, {margin}, {regrow}"
+                f"need at least one structure, margin >= 0, regrow >= 1 and "
+                f"fit_processes >= 0, got {structures}, {margin}, {regrow}, {fit_processes}"
             )
         self.n_clusters = n_clusters
         self.structures = tuple(structures)
@@ -77,6 +98,9 @@ class TransferSwitch:
         self.choice: str | None = None
         self._compared_at = 0  # points at the last comparison
         self._scores: dict[str, float] = {}  # LOO nats per point at the last comparison
+        self.fit_processes = min(fit_processes, len(self.structures) - 1)
+        self.parallel_from = parallel_from
+        self._pool: FitPool | None = None
 
     def add(
         self, cluster: int, X: np.ndarray, y_ms: np.ndarray, prior_ms: np.ndarray | None = None
@@ -84,6 +108,9 @@ class TransferSwitch:
         r"""Store measurements of one cluster in every candidate (see ``FleetGP.add``)."""
         for model in self.models.values():
             model.add(cluster, X, y_ms, prior_ms)
+        n = next(iter(self.models.values())).n_points
+        if self.fit_processes and self._pool is None and n * self.regrow >= self.parallel_from:
+            self._pool = FitPool(self.fit_processes)
 
     def refit(self) -> None:
         r"""Refit the chosen structure, or, first and whenever the points have grown by
@@ -96,12 +123,64 @@ class TransferSwitch:
         self._compared_at = n
         self._scores = {}
         best = None
+        # structure i is fitted by process i mod (pool size + 1); process 0 is this one
+        shares = self._pool.processes + 1 if self._pool is not None else 1
+        elsewhere = {
+            name: self._submit(model)
+            for i, (name, model) in enumerate(self.models.items())
+            if i % shares
+        }
         for name, model in self.models.items():
-            model.refit()
+            if name not in elsewhere:
+                model.refit()
+        for name, future in elsewhere.items():
+            self.models[name] = self._collect(future, self.models[name])
+        for name, model in self.models.items():
             self._scores[name] = model.loo_score()
             if best is None or self._scores[name] > self._scores[best] + self.margin:
                 best = name
         self.choice = best
+
+    def _submit(self, model: FleetGP) -> Future[FleetGP] | None:
+        r"""A future of the pool's refit of ``model``; None if the pool is gone."""
+        if self._pool is not None:
+            try:
+                return self._pool.refit(model)
+            except BrokenProcessPool:
+                self._pool_died()
+        return None
+
+    def _collect(self, future: Future[FleetGP] | None, model: FleetGP) -> FleetGP:
+        r"""The pool's refit of ``model``; if there is none, or its process died,
+        ``model`` refitted here."""
+        if future is not None:
+            try:
+                return future.result()
+            except (BrokenProcessPool, CancelledError):
+                self._pool_died()
+        model.refit()
+        return model
+
+    def _pool_died(self) -> None:
+        if self._pool is not None:
+            warnings.warn(
+                "a fit process died; the latency models are fitted in the search's own "
+                "process from now on",
+                RuntimeWarning,
+                stacklevel=4,
+            )
+            self.close()
+
+    def close(self) -> None:
+        r"""Stop the fit processes, if any (a later comparison starts none)."""
+        if self._pool is not None:
+            self._pool.close()
+            self._pool = None
+        self.fit_processes = 0
+
+    def __getstate__(self) -> dict[str, Any]:
+        r"""A copy (``copy.deepcopy``, pickle) has no fit processes: it fits in its own."""
+        return {**self.__dict__, "_pool": None, "fit_processes": 0}
 
     @property
     def chosen(self) -> FleetGP:

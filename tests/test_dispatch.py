@@ -98,16 +98,16 @@ def test_batch_runs_devices_concurrently_and_returns_everything(log):
     policy = RetryPolicy(outlier_min_history=0)
     with embedded_client(devices, n_workers=2) as client:
         dispatcher = Dispatcher(client, [[d.device_id] for d in devices], policy)
-        start = time.monotonic()
         outcomes = list(dispatcher.measure(requests))
-        wall = time.monotonic() - start
     assert sorted(o.index for o in outcomes) == list(range(len(requests)))
     for o in outcomes:
         assert o.error is None and o.device_id == f"dev-{o.request.cluster}"
         assert o.samples_ms == (1.0 + o.request.cluster,) * 3
     for device in devices:
         assert not _overlaps([(s, e) for d, s, e in log if d == device.device_id])
-    assert wall < 12 * 0.1 * 0.75  # serial would take 1.2 s
+    # devices measured at the same time (by their recorded busy intervals: a wall-time
+    # bound failed once on a loaded machine, 1.11 s against 0.9 s)
+    assert _overlaps([(s, e) for _, s, e in log])
 
 
 def test_garbage_from_a_device_is_a_clear_failure_and_degrades_its_cluster(log):

@@ -1,0 +1,94 @@
+r"""Model refits in spawned processes, the same bit for bit as in this one.
+
+A ``FitPool`` keeps ``processes`` spawned worker processes, each on one torch and one
+BLAS/OpenMP thread, as a search runs its own fits (``surrogates.gp_surrogate.
+single_threaded`` and ``moo_compress.threads.pinned_threads``). ``refit(model)`` pickles
+the model (its data and its last fit), calls its ``refit()`` in a worker and returns a
+future of the refitted copy. On the same machine and software the copy is identical to
+a refit in this process: same code, one thread, and the fit's own torch seed
+(``surrogates.gp_surrogate.fit_model``). ``tests/test_fit_pool.py`` checks that.
+
+The workers start in the background when the pool is made, so their imports (about
+2 s) overlap the caller's work. They ignore SIGINT: a Ctrl-C is the caller's to handle,
+and the caller closes the pool. A worker whose parent has ended (killed with SIGKILL,
+say) ends within ``PARENT_POLL_S``. Like every spawned process, a worker imports the
+parent's ``__main__`` module first: a script that makes a pool must guard its work with
+``if __name__ == "__main__":``.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import threading
+import time
+from concurrent.futures import Future, ProcessPoolExecutor
+from typing import Protocol, TypeVar
+
+import torch
+from threadpoolctl import threadpool_limits
+
+
+class Refittable(Protocol):
+    def refit(self) -> None: ...
+
+
+M = TypeVar("M", bound=Refittable)
+
+_limits: list[threadpool_limits] = []  # a worker's BLAS limit, kept alive
+
+PARENT_POLL_S = 1.0
+"""How often a worker checks that the process that started it still runs, in s."""
+
+
+def _start_worker(parent: int) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    torch.set_num_threads(1)
+    _limits.append(threadpool_limits(limits=1))
+    threading.Thread(target=_exit_with, args=(parent,), daemon=True).start()
+
+
+def _exit_with(parent: int) -> None:
+    """End this worker once ``parent`` has ended (a parent killed with SIGKILL cannot
+    stop its workers, and they would otherwise wait for work for ever)."""
+    while os.getppid() == parent:
+        time.sleep(PARENT_POLL_S)
+    os._exit(0)
+
+
+def _refitted(model: M) -> M:
+    model.refit()
+    return model
+
+
+class FitPool:
+    r"""``processes`` spawned processes that refit picklable models.
+
+    Attributes:
+        processes: Number of worker processes ``>= 1``.
+    """
+
+    def __init__(self, processes: int) -> None:
+        if processes < 1:
+            raise ValueError(f"a FitPool needs processes >= 1, got {processes}")
+        self.processes = processes
+        self._executor = ProcessPoolExecutor(
+            processes,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_start_worker,
+            initargs=(os.getpid(),),
+        )
+        for _ in range(processes):  # start them now, not at the first refit
+            self._executor.submit(int)
+
+    def refit(self, model: M) -> Future[M]:
+        r"""A future of ``model`` refitted in a worker (``model`` itself is not changed).
+
+        Its ``result()`` raises what the refit raised, or
+        ``concurrent.futures.process.BrokenProcessPool`` if a worker died."""
+        return self._executor.submit(_refitted, model)
+
+    def close(self) -> None:
+        r"""Stop the workers; refits not yet started are cancelled."""
+        self._executor.shutdown(wait=True, cancel_futures=True)
