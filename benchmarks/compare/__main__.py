@@ -46,6 +46,7 @@ if __name__ == "__main__":  # before the library's imports: some of them warn
     quiet_library_warnings()
 
 import pandas as pd  # noqa: E402
+import torch  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn  # noqa: E402
 
@@ -56,6 +57,7 @@ from benchmarks.compare.tables import drop_label, markdown  # noqa: E402
 from benchmarks.compare.task import load_task  # noqa: E402
 from benchmarks.compare.unit import UnitResult, diagnostics_row, run_unit  # noqa: E402
 from moo_compress.cli import OneLineParser, UsageError  # noqa: E402
+from moo_compress.numeric_environment import cpu_model  # noqa: E402
 from moo_compress.threads import pinned_threads  # noqa: E402
 
 MIN_SEEDS = 10
@@ -183,15 +185,11 @@ def _seeds_for(text: str, problems: list[str]) -> dict[str, int]:
 
 
 def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{cpu}, {os.cpu_count()} cores, {platform.system()} {platform.release()}"
+    """The CPU, its cores, the OS and torch's kernel set: per-seed numbers are repeatable
+    on the same (see ``moo_compress.numeric_environment``)."""
+    kernels = torch.backends.cpu.get_cpu_capability()
+    system = f"{platform.system()} {platform.release()}"
+    return f"{cpu_model()}, {os.cpu_count()} cores, {system}, torch kernels {kernels}"
 
 
 def main(argv: list[str] | None = None) -> int:
