@@ -8,8 +8,9 @@ future of the refitted copy. On the same machine and software the copy is identi
 a refit in this process: same code, one thread, and the fit's own torch seed
 (``surrogates.gp_surrogate.fit_model``). ``tests/test_fit_pool.py`` checks that.
 
-The workers start in the background when the pool is made, so their imports (about
-2 s) overlap the caller's work. They ignore SIGINT: a Ctrl-C is the caller's to handle,
+The workers start in the background when the pool is made, so that their imports
+(2 to 5 s of CPU) can overlap the caller's work; ``wait_started`` waits for them. They
+ignore SIGINT: a Ctrl-C is the caller's to handle,
 and the caller closes the pool. A worker whose parent has ended (killed with SIGKILL,
 say) ends within ``PARENT_POLL_S``. Like every spawned process, a worker imports the
 parent's ``__main__`` module first: a script that makes a pool must guard its work with
@@ -23,7 +24,7 @@ import os
 import signal
 import threading
 import time
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, wait
 from typing import Protocol, TypeVar
 
 import torch
@@ -79,8 +80,11 @@ class FitPool:
             initializer=_start_worker,
             initargs=(os.getpid(),),
         )
-        for _ in range(processes):  # start them now, not at the first refit
-            self._executor.submit(int)
+        self._started = [self._executor.submit(int) for _ in range(processes)]
+
+    def wait_started(self) -> None:
+        r"""Return once every worker has started (its imports done), or died."""
+        wait(self._started)
 
     def refit(self, model: M) -> Future[M]:
         r"""A future of ``model`` refitted in a worker (``model`` itself is not changed).

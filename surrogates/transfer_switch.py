@@ -74,8 +74,9 @@ class TransferSwitch:
             fit_processes: ``>= 0`` spawned processes that fit some structures of a
                 comparison while this one fits the others (0: all here, one after
                 another; more than ``len(structures) - 1`` are not started). They start
-                once the data reach ``parallel_from / regrow`` points (ready for the
-                first comparison at ``parallel_from`` or more) and stop at ``close``;
+                at the first comparison with at least ``parallel_from / regrow`` points,
+                which fits every structure here meanwhile, so they serve the comparisons
+                from about ``parallel_from`` points on; they stop at ``close``;
                 like every spawned process they import the caller's ``__main__``
                 module, so a script that passes ``> 0`` must guard its work with
                 ``if __name__ == "__main__":``.
@@ -108,9 +109,6 @@ class TransferSwitch:
         r"""Store measurements of one cluster in every candidate (see ``FleetGP.add``)."""
         for model in self.models.values():
             model.add(cluster, X, y_ms, prior_ms)
-        n = next(iter(self.models.values())).n_points
-        if self.fit_processes and self._pool is None and n * self.regrow >= self.parallel_from:
-            self._pool = FitPool(self.fit_processes)
 
     def refit(self) -> None:
         r"""Refit the chosen structure, or, first and whenever the points have grown by
@@ -123,8 +121,14 @@ class TransferSwitch:
         self._compared_at = n
         self._scores = {}
         best = None
+        # the pool starts while this process fits every structure, and is waited for
+        # below: its imports never run beside a device that times on this machine
+        starting = self.fit_processes > 0 and self._pool is None
+        starting = starting and n * self.regrow >= self.parallel_from
+        if starting:
+            self._pool = FitPool(self.fit_processes)
         # structure i is fitted by process i mod (pool size + 1); process 0 is this one
-        shares = self._pool.processes + 1 if self._pool is not None else 1
+        shares = self._pool.processes + 1 if self._pool is not None and not starting else 1
         elsewhere = {
             name: self._submit(model)
             for i, (name, model) in enumerate(self.models.items())
@@ -135,6 +139,8 @@ class TransferSwitch:
                 model.refit()
         for name, future in elsewhere.items():
             self.models[name] = self._collect(future, self.models[name])
+        if starting:
+            self._pool.wait_started()
         for name, model in self.models.items():
             self._scores[name] = model.loo_score()
             if best is None or self._scores[name] > self._scores[best] + self.margin:

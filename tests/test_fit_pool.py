@@ -55,13 +55,23 @@ def test_a_model_refitted_in_the_pool_is_the_model_refitted_here():
     assert _same_predictions(here, there)
 
 
+def _twice(switch: TransferSwitch) -> TransferSwitch:
+    """Two comparisons (``regrow=1``): a pool starts at the first, serves the second."""
+    switch.refit()
+    switch.refit()
+    return switch
+
+
 def test_a_switch_with_fit_processes_chooses_and_predicts_as_one_without():
-    alone = _filled(TransferSwitch(3, maxiter=30))
-    alone.refit()
-    pooled = _filled(TransferSwitch(3, maxiter=30, fit_processes=1, parallel_from=0))
+    alone = _twice(_filled(TransferSwitch(3, maxiter=30, regrow=1)))
+    pooled = _filled(TransferSwitch(3, maxiter=30, regrow=1, fit_processes=1, parallel_from=0))
     try:
-        assert pooled._pool is not None  # started at the first add
-        pooled.refit()
+        pooled.refit()  # starts the pool, fits every structure here, waits for the pool
+        pool = pooled._pool
+        assert pool is not None and all(f.done() for f in pool._started)
+        before = dict(pooled.models)
+        pooled.refit()  # structure 1 of 3 in the pool, 0 and 2 here
+        assert [pooled.models[s] is before[s] for s in pooled.structures] == [True, False, True]
         assert pooled.evidence == alone.evidence
         assert _same_predictions(pooled, alone)
         frozen = copy.deepcopy(pooled)  # as the search freezes its model at the end
@@ -73,10 +83,10 @@ def test_a_switch_with_fit_processes_chooses_and_predicts_as_one_without():
 
 
 def test_a_dead_fit_process_costs_a_warning_not_the_comparison():
-    alone = _filled(TransferSwitch(3, maxiter=30))
-    alone.refit()
-    pooled = _filled(TransferSwitch(3, maxiter=30, fit_processes=1, parallel_from=0))
+    alone = _twice(_filled(TransferSwitch(3, maxiter=30, regrow=1)))
+    pooled = _filled(TransferSwitch(3, maxiter=30, regrow=1, fit_processes=1, parallel_from=0))
     try:
+        pooled.refit()
         pool = pooled._pool
         pool.refit(FleetGP(3)).exception()  # a no-data refit: its error comes back ...
         (pid,) = pool._executor._processes  # ... and the worker lives on; now kill it
@@ -136,13 +146,15 @@ def _alive(pid: int) -> bool:
 
 
 def test_the_processes_start_only_for_data_worth_them():
-    switch = TransferSwitch(3, maxiter=30, fit_processes=1, parallel_from=100, regrow=1.25)
+    switch = TransferSwitch(3, maxiter=30, regrow=1, fit_processes=1, parallel_from=80)
     X, rows, y = _data(n=160)
     try:
-        (c, idx), *_ = rows  # 80 points: 80 * 1.25 = 100, ready for a comparison at 100
+        (c, idx), *_ = rows
         switch.add(c, X[idx[:79]], y[idx[:79], c])
+        switch.refit()  # a comparison at 79 points
         assert switch._pool is None
         switch.add(c, X[idx[79:80]], y[idx[79:80], c])
+        switch.refit()  # at 80
         assert switch._pool is not None
     finally:
         switch.close()
