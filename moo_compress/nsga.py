@@ -20,10 +20,12 @@ import numpy as np
 from pymoo.algorithms.moo.nsga2 import NSGA2
 from pymoo.algorithms.soo.nonconvex.ga import GA
 from pymoo.core.problem import Problem
+from pymoo.core.termination import TerminateIfAny, Termination
 from pymoo.operators.crossover.sbx import SBX
 from pymoo.operators.mutation.pm import PM
 from pymoo.operators.repair.rounding import RoundingRepair
 from pymoo.optimize import minimize
+from pymoo.termination.max_gen import MaximumGenerationTermination
 
 if TYPE_CHECKING:
     from moo_compress.problem import FleetProblem
@@ -49,6 +51,8 @@ Objectives = Callable[[np.ndarray], np.ndarray]
 """(N, n_var) int population -> (N, m) objectives to minimise."""
 Constraints = Callable[[np.ndarray], np.ndarray]
 """(N, n_var) int population -> (N, c) constraint values, feasible where <= 0."""
+Stop = Callable[[], bool]
+"""Asked after every generation: whether to end the run there."""
 
 
 class _CallbackProblem(Problem):
@@ -63,6 +67,17 @@ class _CallbackProblem(Problem):
             out["G"] = np.asarray(self.constraints(X), dtype=float).reshape(len(X), -1)
 
 
+class _StopWhen(Termination):
+    """Ends a pymoo run after the generation at which ``stop()`` is true."""
+
+    def __init__(self, stop: Stop) -> None:
+        super().__init__()
+        self.stop = stop
+
+    def _update(self, algorithm) -> float:
+        return 1.0 if self.stop() else 0.0
+
+
 def optimise(
     problem: FleetProblem,
     objectives: Objectives,
@@ -74,6 +89,7 @@ def optimise(
     n_constr: int = 0,
     generations: int | None = None,
     start: np.ndarray | None = None,
+    stop: Stop | None = None,
 ) -> np.ndarray:
     """The best (non-dominated; for one objective, the single best feasible) decision
     vectors found in ``problem``'s bounds, as an (F, n_var) int array.
@@ -88,6 +104,7 @@ def optimise(
             evaluates at most ``pop_size * generations`` configurations.
         start: (pop, n_var) int first population instead of the anchors and uniform
             random rows (its length sets the population size).
+        stop: Asked after every generation; the run ends early at the first ``True``.
     """
     xl, xu = problem.space.xl, problem.space.xu
     callback = _CallbackProblem(xl, xu, n_obj, objectives, constraints, n_constr)
@@ -103,7 +120,10 @@ def optimise(
         else GA(pop_size=pop_size, sampling=start, **integer_variation())
     )
     n_gen = effort * problem.generations if generations is None else generations
-    result = minimize(callback, algorithm, ("n_gen", n_gen), seed=seed)
+    termination = MaximumGenerationTermination(n_gen)
+    if stop is not None:
+        termination = TerminateIfAny(termination, _StopWhen(stop))
+    result = minimize(callback, algorithm, termination, seed=seed)
     if result.X is None:
         return np.zeros((0, len(xl)), dtype=np.int64)
     return np.atleast_2d(np.asarray(result.X)).round().astype(np.int64)

@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from moo_compress import ehvi_rounds
+from moo_compress.candidate_pool import CandidatePool
 from moo_compress.search import N_REFERENCE, FleetSearch, SearchSettings
 from moo_compress.store import MeasurementStore
 
@@ -170,3 +172,34 @@ def test_final_choice_reads_measured_latencies_and_measures_nothing(v2_run, monk
         candidates = rounds.final_candidates(opt)
         np.testing.assert_array_equal(candidates[:3], opt)
         assert len(candidates) > 3
+
+
+def test_exploration_is_bounded_by_new_configurations(v2_run, monkeypatch):
+    # each configuration new to the pool costs a real accuracy evaluation under a cheap
+    # evaluator: the posterior exploration stops before it could exceed
+    # P * (generations - 1) of them, else after EXPLORE_GENERATIONS * generations
+    search, result = v2_run
+    rounds, session = search.rounds, search.session
+    generations = search.settings.generations
+    start = rounds.pool.rows()[: search.settings.pop_size]
+    allowed = len(start) * (generations - 1)
+    assert result.acquisition["explore"]["new_configurations"] <= allowed
+    monkeypatch.setattr(rounds, "pool", CandidatePool())
+    rounds.pool.add(start)
+    closed = session.store
+    with MeasurementStore(closed.path, closed.problem, closed.run_id) as store:
+        monkeypatch.setattr(session, "store", store)
+        explored = []
+        for _ in range(2):
+            before = len(rounds.pool)
+            rounds.explore(start)
+            assert rounds.explored["new_configurations"] == len(rounds.pool) - before
+            explored.append(tuple(rounds.explored.values()))
+    # every row of the first exploration is new (this space is large): it ends as
+    # `generations` generations would
+    (first, new), (second, again) = explored
+    assert (first, new) == (generations, allowed)
+    # the same start and seed revisit those rows first: the second runs longer for
+    # the same bound
+    assert generations < second <= ehvi_rounds.EXPLORE_GENERATIONS * generations
+    assert 0 < again <= allowed
