@@ -170,7 +170,7 @@ class EhviRounds:
             return self.posterior(X)[0]
 
         def spent() -> bool:
-            return len(self.pool) - before + len(start) > allowed
+            return self.explored["new_configurations"] + len(start) > allowed
 
         n_constr = self.posterior(start[:1])[1].shape[1]
         optimise(
