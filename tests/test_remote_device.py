@@ -27,7 +27,7 @@ from moo_compress.devices.remote import (
     install_bench_script,
     parse_latency_ms,
 )
-from moo_compress.onnx_export import session
+from moo_compress.onnx_export import PRECISE_INT8, session
 from moo_compress.search_space import SearchSpace
 
 INPUT = (1, 3, 16, 16)
@@ -164,6 +164,8 @@ def test_bench_script_end_to_end(space: SearchSpace, tmp_path: Path) -> None:
     transport = LocalShellTransport()
     install_bench_script(transport, str(tmp_path))
     assert (tmp_path / "bench.py").read_text() == BENCH_SCRIPT
+    key, value = PRECISE_INT8  # exact int8 on x86 without VNNI, as onnx_export.session
+    assert f'add_session_config_entry("{key}", "{value}")' in BENCH_SCRIPT
     device = RemoteDevice(
         "this-host",
         transport,

@@ -70,6 +70,7 @@ options.intra_op_num_threads = threads
 options.inter_op_num_threads = 1
 options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
 options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+options.add_session_config_entry("session.x64quantprecision", "1")
 session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
 x = np.random.default_rng(0).standard_normal([int(d) for d in shape.split(",")])
 feed = {session.get_inputs()[0].name: x.astype(np.float32)}
