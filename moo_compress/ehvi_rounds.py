@@ -47,7 +47,9 @@ if TYPE_CHECKING:
     from moo_compress.search import FleetSearch
 
 N_REFERENCE = 2
-"""Reference rows measured beside the final front on every cluster (reserved)."""
+"""Most reference rows a problem measures beside the final front; reserved on every
+cluster until the final candidates are known, then only what
+:meth:`EhviRounds.reference_cost` needs."""
 POOL_SIZE = 128
 """Candidates an EHVI round considers: the best predicted layers of the pool."""
 EXPLORE_GENERATIONS = 3
@@ -194,8 +196,8 @@ class EhviRounds:
         policy = search.latency_policy
         share = max(1, -(-policy.budget_total // max(1, search.settings.generations)))
         while not self.acquisition.stopped_early:
-            front = self.choose(self.final_candidates(opt))
-            needed = self.unmeasured(front) + N_REFERENCE * search.clusters.k
+            candidates = self.final_candidates(opt)
+            needed = self.unmeasured(self.choose(candidates)) + self.reference_cost(candidates)
             spare = self.left() - needed
             n = min(share, spare)
             if n < 1:
@@ -219,7 +221,7 @@ class EhviRounds:
         chosen = greedy_hv_subset(F, min(len(front), 2 * search.front_cap), REFERENCE)
         rest = np.setdiff1d(np.arange(len(front)), chosen)
         order = np.concatenate([front[chosen], search.spread(front[rest])])
-        return self.affordable(order, self.left() - N_REFERENCE * search.clusters.k)
+        return self.affordable(order, self.left() - self.reference_cost(front))
 
     def screen(self, front: np.ndarray) -> np.ndarray:
         """The rows of the chosen final ``front`` (N, n_var) to measure on every cluster.
@@ -250,7 +252,7 @@ class EhviRounds:
         known = [i for i, x in enumerate(X) if session.has_accuracy(x)]
         accuracy[known] = search.objectives.evaluate_accuracies(X[known])
         order = self.greedy_feasible(X, accuracy, latency)
-        rows = self.affordable(X[order], self.left() - new - N_REFERENCE * search.clusters.k)
+        rows = self.affordable(X[order], self.left() - new - self.reference_cost(front))
         if not len(rows):  # nothing adds volume: verify the chosen front as it is
             return front
         self.screened = {
@@ -313,6 +315,21 @@ class EhviRounds:
                 rows.append(x)
                 allowance -= cost
         return np.array(rows, dtype=np.int64).reshape(-1, order.shape[1])
+
+    def reference_cost(self, front: np.ndarray) -> int:
+        """Measurements to hold back for the reference rows measured beside a final front
+        drawn from ``front`` (N >= 1, n_var): the baseline's missing pairs on the active
+        clusters where it is a reference row, and every active cluster for each other
+        row (those may depend on which front is chosen, e.g. the FLOPs-uniform row).
+        On NAS-Bench-201, whose one reference row is the baseline measured in the initial
+        design, this is 0 where a fixed two rows a cluster had left 8 of 200 unspent."""
+        search = self.search
+        baseline = search.problem.baseline()
+        n_active = int(search.clusters.active.sum())
+        rows = search.problem.reference_rows(front).values()
+        return sum(
+            self.unmeasured(x[None]) if np.array_equal(x, baseline) else n_active for x in rows
+        )
 
     def left(self) -> int:
         """Latency measurements of the budget not yet spent (reservation included)."""

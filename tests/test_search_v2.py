@@ -203,3 +203,22 @@ def test_exploration_is_bounded_by_new_configurations(v2_run, monkeypatch):
     # the same bound
     assert generations < second <= ehvi_rounds.EXPLORE_GENERATIONS * generations
     assert 0 < again <= allowed
+
+
+def test_reference_rows_hold_back_only_their_missing_pairs(v2_run, monkeypatch):
+    # the baseline costs its unmeasured pairs; a row that may depend on the chosen front
+    # (the FLOPs-uniform row) costs every active cluster
+    search, result = v2_run
+    rounds, session, problem = search.rounds, search.session, search.problem
+    front = np.asarray(result.front.X)
+    n_active = int(search.clusters.active.sum())
+    assert list(problem.reference_rows(front)) == ["unpruned", "uniform"]
+    closed = session.store
+    with MeasurementStore(closed.path, closed.problem, closed.run_id) as store:
+        monkeypatch.setattr(session, "store", store)
+        assert rounds.reference_cost(front) == n_active  # the baseline was measured
+        baseline_only = {"baseline": problem.baseline()}
+        monkeypatch.setattr(problem, "reference_rows", lambda front: baseline_only)
+        assert rounds.reference_cost(front) == 0
+        monkeypatch.setattr(session, "known", lambda x, c: False)
+        assert rounds.reference_cost(front) == n_active
