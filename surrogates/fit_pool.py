@@ -10,20 +10,24 @@ a refit in this process: same code, one thread, and the fit's own torch seed
 
 The workers start in the background when the pool is made, so that their imports
 (2 to 5 s of CPU) can overlap the caller's work; ``wait_started`` waits for them. They
-ignore SIGINT: a Ctrl-C is the caller's to handle,
-and the caller closes the pool. A worker whose parent has ended (killed with SIGKILL,
-say) ends within ``PARENT_POLL_S``. Like every spawned process, a worker imports the
-parent's ``__main__`` module first: a script that makes a pool must guard its work with
-``if __name__ == "__main__":``.
+start with the warning filters the caller had when it made the pool (a spawned process
+does not inherit them), so that a library warning the caller silenced (gpytorch's
+``torch.jit.script`` notice on import, say) stays silent there too. They ignore SIGINT:
+a Ctrl-C is the caller's to handle, and the caller closes the pool. A worker whose
+parent has ended (killed with SIGKILL, say) ends within ``PARENT_POLL_S``. Like every
+spawned process, a worker imports the parent's ``__main__`` module first: a script that
+makes a pool must guard its work with ``if __name__ == "__main__":``.
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import os
+import re
 import signal
 import threading
 import time
+import warnings
 from concurrent.futures import Future, ProcessPoolExecutor, wait
 from typing import Protocol, TypeVar
 
@@ -43,7 +47,29 @@ PARENT_POLL_S = 1.0
 """How often a worker checks that the process that started it still runs, in s."""
 
 
-def _start_worker(parent: int) -> None:
+WarningFilter = tuple[str, str, type[Warning], str, int]
+"""Arguments of ``warnings.filterwarnings``: action, message regex, category, module
+regex, line number."""
+
+
+def _warning_filters() -> list[WarningFilter]:
+    """This process's warning filters, highest precedence first, as
+    ``warnings.filterwarnings`` arguments (those whose category a worker can import;
+    a filter's regexes are compiled or plain strings)."""
+    return [
+        (action, _pattern(message), category, _pattern(module), line)
+        for action, message, category, module, line in warnings.filters
+        if category.__module__ != "__main__"
+    ]
+
+
+def _pattern(regex: re.Pattern | str | None) -> str:
+    return getattr(regex, "pattern", regex) or ""
+
+
+def _start_worker(parent: int, filters: list[WarningFilter]) -> None:
+    for action, message, category, module, line in reversed(filters):
+        warnings.filterwarnings(action, message, category, module, line)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     torch.set_num_threads(1)
     _limits.append(threadpool_limits(limits=1))
@@ -78,7 +104,7 @@ class FitPool:
             processes,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_start_worker,
-            initargs=(os.getpid(),),
+            initargs=(os.getpid(), _warning_filters()),
         )
         self._started = [self._executor.submit(int) for _ in range(processes)]
 

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import copy
+import functools
 import os
 import signal
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -53,6 +56,19 @@ def test_a_model_refitted_in_the_pool_is_the_model_refitted_here():
     assert sent.is_stale and not there.is_stale  # the pool returned a refitted copy
     assert there.loo_score() == here.loo_score()
     assert _same_predictions(here, there)
+
+
+def test_workers_keep_the_warning_filters_of_the_process_that_made_the_pool():
+    # a worker is spawned, so it would start with Python's default filters
+    warns = SimpleNamespace(refit=functools.partial(warnings.warn, "probe", UserWarning))
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message="probe", category=UserWarning)
+        pool = FitPool(1)
+    try:
+        with pytest.raises(UserWarning, match="probe"):
+            pool.refit(warns).result()
+    finally:
+        pool.close()
 
 
 def _twice(switch: TransferSwitch) -> TransferSwitch:
