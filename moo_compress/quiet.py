@@ -2,8 +2,9 @@
 
 Entry points call :func:`quiet_library_warnings`: the runner and ``benchmarks.compare``
 in ``main()`` and, run as scripts, before they import the library (some of its imports
-warn); the worker processes of ``benchmarks.compare --jobs`` as their initializer,
-before they import anything else; the test session at start-up (``tests/conftest.py``).
+warn; the runner also when a process it spawns imports it as ``__mp_main__``); the
+worker processes of ``benchmarks.compare --jobs`` as their initializer, before they
+import anything else; the test session at start-up (``tests/conftest.py``).
 Importing a library module never changes warning filters.
 Warnings a module handles itself stay local to it (``warnings.catch_warnings`` around
 the call, e.g. botorch's fit-cap notices in :func:`surrogates.gp_surrogate.fit_model`).

@@ -28,7 +28,8 @@ from pathlib import Path
 
 from moo_compress.quiet import quiet_library_warnings
 
-if __name__ == "__main__":  # before the library's imports: some of them warn
+if __name__ in ("__main__", "__mp_main__"):  # before the library's imports: some of them
+    # warn; "__mp_main__" is this module as a spawned worker (a fit process) imports it
     quiet_library_warnings()
 
 from distributed.security import Security  # noqa: E402

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import subprocess
+import sys
 
 from moo_compress.quiet import LIBRARY_LOGGERS, quiet_library_warnings
 
@@ -15,3 +17,12 @@ def test_torch_cpp_extension_notice_is_quieted_but_errors_are_not():
     quiet_library_warnings()
     assert not logger.isEnabledFor(logging.WARNING)
     assert logger.isEnabledFor(logging.ERROR)
+
+
+def test_the_runner_imported_by_a_spawned_worker_prints_no_library_warning():
+    # a fit process spawned by `python -m moo_compress.run` imports the runner as
+    # "__mp_main__" first; gpytorch's torch.jit.script notice printed mid-run from there
+    code = "import runpy; runpy.run_module('moo_compress.run', run_name='__mp_main__')"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "Warning" not in done.stderr
