@@ -222,3 +222,57 @@ def test_reference_rows_hold_back_only_their_missing_pairs(v2_run, monkeypatch):
         assert rounds.reference_cost(front) == 0
         monkeypatch.setattr(session, "known", lambda x, c: False)
         assert rounds.reference_cost(front) == n_active
+
+
+def test_an_alike_fleet_keeps_the_whole_verification_reserved(v2_run, monkeypatch):
+    # on a fleet that ranks alike, the slack rounds leave front_cap rows on every active
+    # cluster, the chosen front's missing proxy pairs and the reference rows unspent, as
+    # `nominal` reserves its verification and measures its own front within its search;
+    # on a fleet that does not, only the chosen final front's missing pairs are held back
+    search, result = v2_run
+    rounds, session = search.rounds, search.session
+    opt = np.asarray(result.front.X)
+    n_active = int(search.clusters.active.sum())
+    asked: list[int] = []
+    acquisition = rounds.acquisition
+    monkeypatch.setattr(rounds, "acquire", lambda n: asked.append(n) or False)
+    monkeypatch.setattr(
+        acquisition, "stop", lambda reason: setattr(acquisition, "stopped_early", True)
+    )
+    monkeypatch.setattr(acquisition, "stopped_early", False)
+    monkeypatch.setattr(search.latency_policy, "budget_total", search.latency_policy.budget_total)
+    closed = session.store
+    with MeasurementStore(closed.path, closed.problem, closed.run_id) as store:
+        monkeypatch.setattr(session, "store", store)
+        similarity = rounds.alike()
+        assert similarity is not None  # the tiny field-aged fleet only rescales
+        candidates = rounds.final_candidates(opt)
+        held = search.front_cap * n_active + rounds.reference_cost(candidates)
+        monkeypatch.setattr(rounds, "left", lambda: held + 100)  # every chosen row fits
+        proxy = int(np.flatnonzero(search.clusters.active)[similarity.proxy])
+        on_proxy = sum(not session.known(x, proxy) for x in rounds.choose(candidates))
+        monkeypatch.setattr(rounds, "left", lambda: held + on_proxy + 1)
+        rounds.spend_slack(opt)
+        assert asked == [1]
+        asked.clear()
+        acquisition.stopped_early = False
+        monkeypatch.setattr(rounds, "alike", lambda: None)
+        rounds.spend_slack(opt)
+        assert len(asked) == 1 and asked[0] > 1
+
+
+def test_an_alike_fleet_holds_back_the_proxys_front_during_the_generations(v2_run, monkeypatch):
+    # a one-device search measures its own final front within its budget: on a fleet
+    # that ranks alike, each generation's share leaves front_cap more for it
+    search, _ = v2_run
+    rounds = search.rounds
+    asked: list[int] = []
+    monkeypatch.setattr(rounds, "acquire", lambda n: asked.append(n) or False)
+    monkeypatch.setattr(rounds, "pool", CandidatePool())
+    monkeypatch.setattr(search.latency_policy, "remaining", lambda: 40)
+    offspring = np.zeros((1, search.space.n_var), dtype=np.int64)
+    monkeypatch.setattr(rounds, "alike", lambda: object())
+    rounds.generation(offspring, generations_left=1)
+    monkeypatch.setattr(rounds, "alike", lambda: None)
+    rounds.generation(offspring, generations_left=1)
+    assert asked == [40 - search.front_cap, 40]
