@@ -49,7 +49,6 @@ from moo_compress.nsga import optimise
 
 if TYPE_CHECKING:
     from moo_compress.search import FleetSearch
-    from surrogates.fleet_similarity import FleetSimilarity
 
 N_REFERENCE = 2
 """Most reference rows a problem measures beside the final front; reserved on every
@@ -97,7 +96,7 @@ class EhviRounds:
         proxy's measurement of the final front (see :meth:`spend_slack`)."""
         self.pool.add(offspring)
         remaining = self.search.latency_policy.remaining()
-        if self.alike() is not None:
+        if self.alike_proxy() is not None:
             remaining = max(0, remaining - self.search.front_cap)
         self.acquire(-(-remaining // max(1, generations_left)))
 
@@ -214,16 +213,15 @@ class EhviRounds:
         policy = search.latency_policy
         share = max(1, -(-policy.budget_total // max(1, search.settings.generations)))
         while not self.acquisition.stopped_early:
-            active = np.flatnonzero(search.clusters.active)
             candidates = self.final_candidates(opt)
             chosen = self.choose(candidates)
-            needed = self.unmeasured(chosen) + self.reference_cost(candidates)
-            similarity = self.alike()
-            if similarity is not None:
-                proxy = int(active[similarity.proxy])
-                on_proxy = sum(not search.session.known(x, proxy) for x in chosen)
-                needed = search.front_cap * len(active) + on_proxy + self.reference_cost(candidates)
-            spare = self.left() - needed
+            proxy = self.alike_proxy()
+            if proxy is None:
+                front_cost = self.unmeasured(chosen)
+            else:
+                n_active = int(search.clusters.active.sum())
+                front_cost = search.front_cap * n_active + self.unmeasured(chosen, [proxy])
+            spare = self.left() - front_cost - self.reference_cost(candidates)
             n = min(share, spare)
             if n < 1:
                 return
@@ -263,12 +261,11 @@ class EhviRounds:
         reservation leaves over stays unspent. Recorded in :attr:`screened`.
         """
         search = self.search
-        similarity = self.alike()
-        if similarity is None or not len(front):
+        proxy = self.alike_proxy()
+        if proxy is None or not len(front):
             return front  # nothing to screen for
         session = search.session
-        proxy = int(np.flatnonzero(search.clusters.active)[similarity.proxy])
-        new = sum(not session.known(x, proxy) for x in front)
+        new = self.unmeasured(front, [proxy])
         X = np.unique(np.vstack([front, *[x[None] for x in self.measured_pool([proxy])]]), axis=0)
         latency, _ = search.objectives.predict_latency(X)
         # measures the front's missing proxy pairs, reads the rest from the store
@@ -304,13 +301,13 @@ class EhviRounds:
         return X[picks], latency[picks], accuracy[picks]
 
     # ------------------------------------------------------------------ helpers
-    def alike(self) -> FleetSimilarity | None:
-        """The acquisition's judgement now if two or more active clusters rank alike;
-        None otherwise."""
+    def alike_proxy(self) -> int | None:
+        """The proxy cluster (index among all clusters) if two or more active clusters
+        rank alike, judged anew on every measurement so far; None otherwise."""
         similarity = self.acquisition.judge(self.search.clusters)
         if similarity is None or not similarity.alike or len(similarity.r2) < 2:
             return None
-        return similarity
+        return int(np.flatnonzero(self.search.clusters.active)[similarity.proxy])
 
     def measured_pool(self, clusters: list[int]) -> list[np.ndarray]:
         """Pool configurations whose latency is known on every one of ``clusters`` (and,
@@ -369,11 +366,13 @@ class EhviRounds:
         policy = self.search.latency_policy
         return self.search.settings.budget - (policy.budget_total - policy.remaining())
 
-    def unmeasured(self, X: np.ndarray) -> int:
-        """Pairs of ``X`` (N, n_var) on the active clusters whose latency is not known."""
+    def unmeasured(self, X: np.ndarray, clusters: list[int] | None = None) -> int:
+        """Pairs of ``X`` (N, n_var) on ``clusters`` (default: the active ones) whose
+        latency is not known."""
         search = self.search
-        active = np.flatnonzero(search.clusters.active)
-        return sum(not search.session.known(x, int(c)) for x in X for c in active)
+        if clusters is None:
+            clusters = [int(c) for c in np.flatnonzero(search.clusters.active)]
+        return sum(not search.session.known(x, c) for x in X for c in clusters)
 
     def posterior(self, X: np.ndarray, measured: bool = False) -> tuple[np.ndarray, np.ndarray]:
         """(N, 3) objectives and (N, c) constraint values of ``X`` under the posterior

@@ -244,19 +244,18 @@ def test_an_alike_fleet_keeps_the_whole_verification_reserved(v2_run, monkeypatc
     closed = session.store
     with MeasurementStore(closed.path, closed.problem, closed.run_id) as store:
         monkeypatch.setattr(session, "store", store)
-        similarity = rounds.alike()
-        assert similarity is not None  # the tiny field-aged fleet only rescales
+        proxy = rounds.alike_proxy()
+        assert proxy is not None  # the tiny field-aged fleet only rescales
         candidates = rounds.final_candidates(opt)
         held = search.front_cap * n_active + rounds.reference_cost(candidates)
         monkeypatch.setattr(rounds, "left", lambda: held + 100)  # every chosen row fits
-        proxy = int(np.flatnonzero(search.clusters.active)[similarity.proxy])
         on_proxy = sum(not session.known(x, proxy) for x in rounds.choose(candidates))
         monkeypatch.setattr(rounds, "left", lambda: held + on_proxy + 1)
         rounds.spend_slack(opt)
         assert asked == [1]
         asked.clear()
         acquisition.stopped_early = False
-        monkeypatch.setattr(rounds, "alike", lambda: None)
+        monkeypatch.setattr(rounds, "alike_proxy", lambda: None)
         rounds.spend_slack(opt)
         assert len(asked) == 1 and asked[0] > 1
 
@@ -271,8 +270,8 @@ def test_an_alike_fleet_holds_back_the_proxys_front_during_the_generations(v2_ru
     monkeypatch.setattr(rounds, "pool", CandidatePool())
     monkeypatch.setattr(search.latency_policy, "remaining", lambda: 40)
     offspring = np.zeros((1, search.space.n_var), dtype=np.int64)
-    monkeypatch.setattr(rounds, "alike", lambda: object())
+    monkeypatch.setattr(rounds, "alike_proxy", lambda: 0)
     rounds.generation(offspring, generations_left=1)
-    monkeypatch.setattr(rounds, "alike", lambda: None)
+    monkeypatch.setattr(rounds, "alike_proxy", lambda: None)
     rounds.generation(offspring, generations_left=1)
     assert asked == [40 - search.front_cap, 40]
