@@ -17,6 +17,9 @@ Protocol (per target device and seed):
    measurements plus more.
 4. The surrogate fitted on the first ``n`` measurements predicts every cell; the report
    compares with the hidden column (Spearman, MAPE, share within 10 %, 95 % coverage).
+5. Ceilings (:func:`transfer_ceiling`), from the whole target column: the best single
+   source's Spearman (no proxy with a monotone calibration ranks better) and that of a
+   least-squares fit on every source (about the best a linear transfer ranks).
 
 Models (``--models``):
 
@@ -58,6 +61,7 @@ import numpy as np
 import pandas as pd
 from rich.console import Console
 from rich.table import Table
+from scipy.stats import spearmanr
 
 from moo_compress.nb201 import OPS, data_dir, encode_ops
 from surrogates.gp_surrogate import KERNELS, GPSurrogate, lognormal_moments
@@ -209,6 +213,36 @@ def device_table(data: str | None, devices: str, target: str) -> tuple[pd.DataFr
     return joined.drop(columns=["nb201_index", "arch_str", target]), joined[target]
 
 
+@dataclass(frozen=True)
+class Ceiling:
+    r"""How well the sources can rank one target at best, from every cell of the target.
+
+    Attributes:
+        best_source: The source column whose latency ranks the target best.
+        best_source_spearman: Its Spearman with the target over every cell: what a
+            single proxy with any monotone calibration (``a + b * log`` included) ranks,
+            however many target measurements fit the calibration.
+        linear_spearman: Spearman of the least-squares fit of the target's log latency
+            on the log latencies of every source (plus a constant), fitted on every cell
+            (in-sample): about what a linear transfer model, such as ``linear``, ranks with
+            unlimited target measurements.
+    """
+
+    best_source: str
+    best_source_spearman: float
+    linear_spearman: float
+
+
+def transfer_ceiling(sources: pd.DataFrame, y_ms: pd.Series) -> Ceiling:
+    r"""The :class:`Ceiling` of ``(n, S)`` source latencies in ms for the ``(n,)`` target."""
+    log_src, log_y = np.log(sources.to_numpy()), np.log(y_ms.to_numpy())
+    rho = np.array([spearmanr(column, log_y)[0] for column in log_src.T])
+    A = np.column_stack([log_src, np.ones(len(log_y))])
+    fitted = A @ np.linalg.lstsq(A, log_y, rcond=None)[0]
+    best = int(np.nanargmax(rho))
+    return Ceiling(sources.columns[best], float(rho[best]), float(spearmanr(fitted, log_y)[0]))
+
+
 def evaluate_model(
     model: str,
     data: str | None,
@@ -282,6 +316,24 @@ def curve_table(results: dict[str, dict[int, pd.DataFrame]]) -> Table:
             rho = by_n[n].spearman
             cells.append(f"{rho.mean():.3f} ({rho.min():.3f} {rho.idxmin()})")
         table.add_row(model, *cells)
+    return table
+
+
+def ceiling_table(ceilings: dict[str, Ceiling], where: str) -> Table:
+    r"""Per-device :class:`Ceiling` and the means."""
+    table = Table(title=f"Transfer ceilings, fitted on every cell of the target ({where})")
+    for col in ("device", "best single source", "its Spearman", "linear on all sources"):
+        table.add_column(col, justify="left" if col.startswith(("device", "best")) else "right")
+    for device, c in ceilings.items():
+        table.add_row(
+            device, c.best_source, f"{c.best_source_spearman:.3f}", f"{c.linear_spearman:.3f}"
+        )
+    table.add_row(
+        "mean",
+        "",
+        f"{np.mean([c.best_source_spearman for c in ceilings.values()]):.3f}",
+        f"{np.mean([c.linear_spearman for c in ceilings.values()]):.3f}",
+    )
     return table
 
 
@@ -369,6 +421,8 @@ def main() -> None:
                 )
             )
     console.print(curve_table(results))
+    ceilings = {t: transfer_ceiling(*device_table(args.data, args.devices, t)) for t in targets}
+    console.print(ceiling_table(ceilings, args.devices))
     if args.kernels and args.devices == "dev":
         console.print(ablation_table(spearman))
     console.print(f"HELP reference: Spearman {HELP_SPEARMAN_10} with 10 samples (meta-learned).")
