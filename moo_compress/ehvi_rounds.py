@@ -44,7 +44,7 @@ import numpy as np
 
 from moo_compress.acquisition import REFERENCE, FleetAcquisition
 from moo_compress.candidate_pool import CandidatePool
-from moo_compress.front_choice import greedy_hv_subset
+from moo_compress.front_choice import deployment_rows, greedy_hv_subset
 from moo_compress.nsga import optimise
 
 if TYPE_CHECKING:
@@ -234,14 +234,16 @@ class EhviRounds:
     # ------------------------------------------------------------------ the front
     def choose(self, front: np.ndarray) -> np.ndarray:
         """At most ``search.front_cap`` distinct rows of ``front`` (N, n_var) to measure:
-        by greedy hypervolume contribution of the :meth:`plugged` objectives (then, if
+        the feasible rows deployed at the problem's ``deployment_drops`` (:meth:`deployed`),
+        then by greedy hypervolume contribution of the :meth:`plugged` objectives (then, if
         fewer add volume, the rest evenly spread), each taken only while its missing
         pairs fit in the budget left beside the reference rows."""
         search = self.search
         front = np.unique(front, axis=0)
-        F, _ = self.plugged(front)
+        F, feasible = self.plugged(front)
+        first = self.deployed(F, np.flatnonzero(feasible))
         F = F / search.reference_scale()
-        chosen = greedy_hv_subset(F, min(len(front), 2 * search.front_cap), REFERENCE)
+        chosen = greedy_hv_subset(F, min(len(front), 2 * search.front_cap), REFERENCE, first)
         rest = np.setdiff1d(np.arange(len(front)), chosen)
         order = np.concatenate([front[chosen], search.spread(front[rest])])
         return self.affordable(order, self.left() - self.reference_cost(front))
@@ -324,15 +326,26 @@ class EhviRounds:
     def greedy_feasible(
         self, X: np.ndarray, accuracy: np.ndarray, latency: np.ndarray
     ) -> np.ndarray:
-        """Indices of at most ``search.front_cap`` feasible rows of ``X`` (N, n_var), by
-        greedy hypervolume contribution of the objectives of ``accuracy`` (N,) and
+        """Indices of at most ``search.front_cap`` feasible rows of ``X`` (N, n_var): those
+        deployed at the problem's ``deployment_drops`` (:meth:`deployed`), then by greedy
+        hypervolume contribution of the objectives of ``accuracy`` (N,) and
         ``latency`` (N, K) ms, in the order chosen; none when no row adds volume."""
         search = self.search
         F = search.problem.objectives(accuracy, latency, search.clusters)
         G = search.problem.constraint_values(X, accuracy, latency, search.clusters)
         feasible = np.flatnonzero(np.all(G <= 0, axis=1))
+        first = np.searchsorted(feasible, self.deployed(F, feasible))
         scaled = F[feasible] / search.reference_scale()
-        return feasible[greedy_hv_subset(scaled, search.front_cap, REFERENCE)]
+        return feasible[greedy_hv_subset(scaled, search.front_cap, REFERENCE, first)]
+
+    def deployed(self, F: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """Indices among ``rows`` (indices into (N, 3) objectives ``F``) of the rows a user
+        deploys at the problem's ``deployment_drops`` (:func:`~moo_compress.front_choice.
+        deployment_rows`, below the baseline's predicted loss), as indices into ``F``."""
+        search = self.search
+        baseline = search.problem.baseline()[None]
+        loss = 1.0 - float(search.objectives.predict_accuracy(baseline)[0][0])
+        return rows[deployment_rows(F[rows], loss, search.problem.deployment_drops)]
 
     def affordable(self, order: np.ndarray, allowance: int) -> np.ndarray:
         """At most ``search.front_cap`` rows of ``order`` (N, n_var), in order, each taken

@@ -61,6 +61,7 @@ from moo_compress.export import FORMATS as EXPORT_FORMATS
 from moo_compress.export import export_model
 from moo_compress.fleet import Fleet
 from moo_compress.fleet_clusters import FleetClusters
+from moo_compress.front_choice import DEPLOYMENT_DROPS
 from moo_compress.recovery import recover
 from moo_compress.search_space import SearchSpace
 from surrogates.features import config_features, stage_bounds
@@ -99,6 +100,11 @@ class FleetProblem(Problem):
             reference point there, so configurations that lose more add nothing
             (None: the whole range, reference loss 1). The comparison scores the same
             10 points (``benchmarks/compare/metrics.py``).
+        deployment_drops: Accuracy budgets the user deploys at, as drops below the
+            uncompressed model's accuracy (fractions of 1): for each, the configuration
+            fastest in the worst cluster within it is kept in the final front before the
+            rest is chosen by hypervolume (:func:`~moo_compress.front_choice.
+            deployment_rows`); ``()``: hypervolume alone.
         retry_policy: Deadlines, retries and outlier test of the runner's latency
             measurements (:class:`~moo_compress.dispatch.RetryPolicy`; None: its
             defaults).
@@ -121,6 +127,7 @@ class FleetProblem(Problem):
     finetune_steps: int = 0
     max_reported: int = 16
     loss_margin: float | None = 0.10
+    deployment_drops: tuple[float, ...] = DEPLOYMENT_DROPS
     retry_policy: RetryPolicy | None = None
 
     def __init__(

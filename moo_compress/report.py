@@ -2,7 +2,9 @@
 
 Files written in the output folder:
 
-* ``front.csv``: one row per front configuration, columns in :func:`front_frame`; with
+* ``front.csv``: one row per front configuration, columns in :func:`front_frame` and
+  ``deploy_at`` (:func:`deployment_labels`: the accuracy budgets at which a user ships
+  that row); with
   a fine-tune (``finetune_steps`` > 0) also ``<label>_before_finetune`` and
   ``<label>_after_finetune`` (see :mod:`moo_compress.finetune_front`);
 * ``references.csv``: the problem's reference rows (for compression: the unpruned model
@@ -30,6 +32,7 @@ from rich.table import Table  # noqa: E402
 from moo_compress.atomic_write import step  # noqa: E402
 from moo_compress.finetune_front import FinetuneScores, add_finetune_columns  # noqa: E402
 from moo_compress.fleet_clusters import FleetClusters  # noqa: E402
+from moo_compress.front_choice import deployment_rows  # noqa: E402
 from moo_compress.numeric_environment import numeric_environment  # noqa: E402
 from moo_compress.output_set import publish, staged_outputs  # noqa: E402
 from moo_compress.problem import FleetProblem  # noqa: E402
@@ -71,6 +74,19 @@ def front_frame(problem: FleetProblem, rows: MeasuredRows, clusters: FleetCluste
     return frame
 
 
+def deployment_labels(F: np.ndarray, baseline_loss: float, drops: tuple[float, ...]) -> list[str]:
+    """For each row of the measured front's ``F`` (N, 3) ``[loss, avg ms, worst ms]``,
+    the accuracy budgets at which a user deploys it (the row fastest in the worst
+    cluster within that drop below the baseline's measured ``baseline_loss``, see
+    :func:`~moo_compress.front_choice.deployment_rows`), as ``"-0.5pt -1pt"``; ``""``
+    where none."""
+    labels: list[list[str]] = [[] for _ in range(len(F))]
+    for drop in drops:
+        for row in deployment_rows(F, baseline_loss, (drop,)):
+            labels[row].append(f"-{100 * drop:g}pt")
+    return [" ".join(label) for label in labels]
+
+
 def knee_index(F: np.ndarray) -> int:
     """Row of ``F`` (N, 3), all minimised, closest to the ideal point after scaling each
     objective to [0, 1] over the front."""
@@ -103,6 +119,10 @@ def write_outputs(
         gain = front[f"{label}_after_finetune"] - front[label]
         finetune_info["mean_gain"] = float(gain.mean()) if len(front) else None
     F = problem.objectives(result.accuracy, result.latency, result.clusters)
+    baseline = np.flatnonzero((problem.baseline() == result.reference_rows.X).all(axis=1))
+    if len(baseline):
+        baseline_loss = 1.0 - float(result.reference_rows.accuracy[baseline[0]])
+        front["deploy_at"] = deployment_labels(F, baseline_loss, problem.deployment_drops)
     knee = knee_index(F) if len(front) else None
     with staged_outputs(out) as folder:
         step("stage front.csv")
@@ -208,7 +228,8 @@ def front_table(problem: FleetProblem, front: pd.DataFrame, references: pd.DataF
     table = Table(title=f"{problem.name}: measured front ({len(front)} configurations)")
     costs = [("MMACs", "macs", 1e6), ("size MB", "size_bits", 8e6)]
     costs = [(title, column, unit) for title, column, unit in costs if column in front]
-    headers = ["row", *scores, "avg ms", "worst ms", *(c[0] for c in costs), "measured"]
+    deploy = ["deploy at"] if "deploy_at" in front else []
+    headers = ["row", *scores, "avg ms", "worst ms", *(c[0] for c in costs), "measured", *deploy]
     for column in headers:
         table.add_column("fine-tuned" if column == tuned else column, justify="right")
     rows = [(r["reference"], r) for _, r in references.iterrows()]
@@ -221,6 +242,7 @@ def front_table(problem: FleetProblem, front: pd.DataFrame, references: pd.DataF
             f"{r['worst_cluster_latency_ms']:.2f}",
             *(_short(r[column] / unit) for _, column, unit in costs),
             "yes" if r["measured"] else "no",
+            *([str(r.get("deploy_at", ""))] if deploy else []),
         )
     return table
 

@@ -22,6 +22,7 @@ from distributed import LocalCluster
 
 from moo_compress.dispatch import RetryPolicy
 from moo_compress.export import load_compressed
+from moo_compress.front_choice import DEPLOYMENT_DROPS
 from moo_compress.numeric_environment import numeric_environment
 from moo_compress.onnx_export import session
 from moo_compress.run import main
@@ -183,6 +184,25 @@ def test_tiny_run_writes_all_outputs(tiny_run):
         assert key in summary
     # the run happened in a subprocess of this same venv on this CPU
     assert summary["numeric_environment"] == numeric_environment()
+
+
+def test_the_front_says_which_row_to_deploy_at_each_accuracy_budget(tiny_run):
+    # deploy_at names, for each drop below the measured unpruned reference, the row
+    # fastest in the worst cluster within it (ties: the lower fleet average)
+    out, _ = tiny_run
+    front = pd.read_csv(out / "front.csv", keep_default_na=False)
+    references = pd.read_csv(out / "references.csv")
+    loss0 = 1.0 - float(references.loc[references["reference"] == "unpruned", "fidelity"].iloc[0])
+    labels = {label: i for i, text in enumerate(front["deploy_at"]) for label in text.split()}
+    for drop in DEPLOYMENT_DROPS:
+        ok = front[1.0 - front["fidelity"] <= loss0 + drop + 1e-12]
+        label = f"-{100 * drop:g}pt"
+        if ok.empty:
+            assert label not in labels
+            continue
+        best = ok.sort_values(["worst_cluster_latency_ms", "avg_latency_ms"]).index[0]
+        assert labels[label] == best, (label, front.to_string())
+    assert labels  # the tiny front deploys at some budget
 
 
 def test_front_rows_are_measured_on_every_cluster(tiny_run):

@@ -11,6 +11,7 @@ import pytest
 
 from moo_compress import ehvi_rounds
 from moo_compress.candidate_pool import CandidatePool
+from moo_compress.front_choice import deployment_rows
 from moo_compress.search import N_REFERENCE, FleetSearch, SearchSettings
 from moo_compress.store import MeasurementStore
 
@@ -172,6 +173,31 @@ def test_final_choice_reads_measured_latencies_and_measures_nothing(v2_run, monk
         candidates = rounds.final_candidates(opt)
         np.testing.assert_array_equal(candidates[:3], opt)
         assert len(candidates) > 3
+
+
+def test_the_final_choice_keeps_the_rows_deployed_at_each_drop(v2_run, monkeypatch):
+    # among rows whose objectives are known, the choice takes first, for each of the
+    # problem's deployment drops, the row fastest in the worst cluster within it
+    search, _ = v2_run
+    rounds = search.rounds
+    monkeypatch.setattr(search.settings, "max_front", 2)
+    X = rounds.pool.rows()[:40]
+    baseline = search.problem.baseline()[None]
+    loss0 = 1.0 - float(search.objectives.predict_accuracy(baseline)[0][0])
+    base_ms = search.objectives.predict_latency(baseline)[0]
+    rng = np.random.default_rng(0)
+    accuracy = 1.0 - loss0 - rng.uniform(0.03, 0.09, len(X))  # beyond every drop
+    latency = base_ms * rng.uniform(0.3, 0.9, (len(X), search.clusters.k))
+    accuracy[:2] = 1.0 - loss0 - np.array([0.004, 0.015])  # within 0.5 and 2 points
+    latency[:2] = base_ms * np.array([[0.95], [0.9]])  # slow: hypervolume skips them
+    F = search.problem.objectives(accuracy, latency, search.clusters)
+    expected = deployment_rows(F, loss0, (0.005, 0.02)).tolist()
+    monkeypatch.setattr(search.problem, "deployment_drops", (0.005, 0.02))
+    picks = rounds.greedy_feasible(X, accuracy, latency)
+    assert picks.tolist() == expected == [0, 1]
+    monkeypatch.setattr(search.problem, "deployment_drops", ())
+    plain = rounds.greedy_feasible(X, accuracy, latency)
+    assert len(plain) == 2 and plain.tolist() != [0, 1]  # hypervolume alone picks others
 
 
 def test_exploration_is_bounded_by_new_configurations(v2_run, monkeypatch):

@@ -8,9 +8,10 @@ The same for every method (issue 12):
   one more raises at once; a method whose log shows more is a :class:`ProtocolError`.
   Nothing is silently truncated.
 * **At most M reported configurations** (``task.max_reported``, default 16), chosen by
-  the method. Every method may use the same rule, :func:`choose`: greedy hypervolume
-  contribution (:func:`moo_compress.front_choice.greedy_hv_subset`) in its own
-  predicted objectives. More than M is a :class:`ProtocolError`.
+  the method. Every method may use the same rule, :func:`choose`: the rows a user
+  deploys at the regret's accuracy floors, then greedy hypervolume contribution
+  (:mod:`moo_compress.front_choice`), in its own predicted objectives. More than M is a
+  :class:`ProtocolError`.
 * **Reported values are the method's own measurements.** The harness reads them from
   the method's log and ledger (:func:`reported_objectives`): a row is *verified* when
   the method measured it on every cluster's representative and asked for its
@@ -28,7 +29,7 @@ from benchmarks.compare.meter import Meter
 from benchmarks.compare.metrics import LATENCY_REFERENCE, LOSS_MARGIN, non_dominated_index
 from benchmarks.compare.result import MethodResult
 from benchmarks.compare.task import AccuracyLedger, Task
-from moo_compress.front_choice import greedy_hv_subset
+from moo_compress.front_choice import deployment_rows, greedy_hv_subset
 
 
 class ProtocolError(RuntimeError):
@@ -36,7 +37,9 @@ class ProtocolError(RuntimeError):
 
 
 def choose(F: np.ndarray, baseline: np.ndarray, m: int) -> np.ndarray:
-    """Indices of at most ``m`` rows of ``F`` by greedy hypervolume contribution.
+    """Indices of at most ``m`` rows of ``F``: the rows deployed at each of
+    :data:`~moo_compress.front_choice.DEPLOYMENT_DROPS` (the regret's floors), then the
+    others by greedy hypervolume contribution.
 
     Args:
         F: ``(N, k)`` objectives ``[loss, latency-like ...]`` (minimised; e.g. predicted
@@ -55,7 +58,8 @@ def choose(F: np.ndarray, baseline: np.ndarray, m: int) -> np.ndarray:
     latency_ref = np.full(len(baseline) - 1, LATENCY_REFERENCE)
     ref = np.concatenate([[baseline[0] + LOSS_MARGIN], latency_ref])
     ok = np.flatnonzero(np.all(np.isfinite(F), axis=1))
-    return np.sort(ok[greedy_hv_subset(F[ok] / scale, m, ref)])
+    first = deployment_rows(F[ok], baseline[0])
+    return np.sort(ok[greedy_hv_subset(F[ok] / scale, m, ref, first)])
 
 
 def report(

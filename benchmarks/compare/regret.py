@@ -23,8 +23,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-DROPS = (0.005, 0.01, 0.02, 0.05)
-"""Accuracy floors as drops below the baseline (0.005 = half a point)."""
+from moo_compress.front_choice import DEPLOYMENT_DROPS
+
+DROPS = DEPLOYMENT_DROPS
+"""Accuracy floors as drops below the baseline (0.005 = half a point): the budgets at
+which :mod:`moo_compress.front_choice` keeps the deployed rows."""
 
 
 def deployed_index(reported: np.ndarray, max_loss: float) -> int | None:
