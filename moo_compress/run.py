@@ -279,9 +279,21 @@ def _progress_display(
         yield lambda p: bar.update(task, completed=p.generation, status=status(p))
 
 
+LOG_WIDTH = 160
+"""Columns of the output when it goes to a file or a pipe (a log), where rich would
+otherwise wrap every message and the front table at 80."""
+
+
+def output_console() -> Console:
+    """The terminal's own width on a terminal; in a log, :data:`LOG_WIDTH` columns for
+    tables and messages never wrapped, one line each."""
+    console = Console()
+    return console if console.is_terminal else Console(width=LOG_WIDTH, soft_wrap=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     quiet_library_warnings()
-    console = Console()
+    console = output_console()
     started = time.perf_counter()
     try:
         args = parse_args(sys.argv[1:] if argv is None else argv)

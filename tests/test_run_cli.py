@@ -517,6 +517,16 @@ def test_non_terminal_run_prints_one_plain_line_per_generation(tiny_run):
     assert all("measurements " in line and " HV " in line and "elapsed" in line for line in lines)
 
 
+def test_a_log_holds_the_table_and_each_message_on_unwrapped_lines(tiny_run):
+    # to a pipe rich would wrap at 80 columns: the closing summary over three lines and
+    # the table's headers cut ("deploy" / "at")
+    _, result = tiny_run
+    lines = result.stdout.splitlines()
+    summary = [line for line in lines if line.startswith("hypervolume ")]
+    assert len(summary) == 1 and summary[0].rstrip().endswith(" s."), summary
+    assert any("deploy at" in line and "worst ms" in line for line in lines)
+
+
 def test_finetune_without_training_data_is_one_line_and_exit_2(tmp_path, capsys):
     problem = tmp_path / "no_training_data.py"
     problem.write_text(
