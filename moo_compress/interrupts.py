@@ -11,10 +11,19 @@ run interrupted that way finish all its generations and exit 0.
 the default handler does, and raises it again from :meth:`InterruptLatch.check`, which
 the runner calls at its safe points (after every generation), so an interrupt lost
 in such a callback stops the run one generation later.
+
+From the first SIGINT until the latch exits, no log record is emitted
+(:func:`logging.disable`): the run is shutting down, and the libraries it interrupts
+log errors of their own shutdown. distributed 2026.8, interrupted while the client
+waits in ``distributed.utils.sync`` before the loop has started the call, runs a
+cancel callback that raises ``NameError`` on the loop thread, and tornado logs it as
+"Exception in callback ..." with a traceback above the runner's one-line
+"interrupted: ..." (a CI run saw it).
 """
 
 from __future__ import annotations
 
+import logging
 import signal
 import threading
 from collections.abc import Callable
@@ -27,12 +36,14 @@ class InterruptLatch:
     Installed on ``__enter__`` and the previous handler restored on ``__exit__``; not
     installed outside the main thread (Python allows signal handlers only there) nor
     where SIGINT is ignored (a job started with ``&`` from a script), where the latch
-    does nothing."""
+    does nothing. Logging, disabled at the first SIGINT, is enabled again on
+    ``__exit__``."""
 
     def __init__(self) -> None:
         self.interrupted = False
         self._previous: Callable[[int, FrameType | None], object] | int | None = None
         self._installed = False
+        self._logging_before: int | None = None  # logging.disable level before SIGINT
 
     def __enter__(self) -> InterruptLatch:
         main = threading.current_thread() is threading.main_thread()
@@ -51,9 +62,15 @@ class InterruptLatch:
             previous = signal.SIG_DFL if self._previous is None else self._previous
             signal.signal(signal.SIGINT, previous)
             self._installed = False
+        if self._logging_before is not None:
+            logging.disable(self._logging_before)
+            self._logging_before = None
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         self.interrupted = True
+        if self._logging_before is None:
+            self._logging_before = logging.root.manager.disable
+            logging.disable(logging.CRITICAL)
         raise KeyboardInterrupt
 
     def check(self) -> None:

@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import gc
+import logging
+import os
 import signal
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from distributed.utils import sync
 
+from moo_compress.devices.simulated import SimulatedDevice
+from moo_compress.devices.skus import JETSON_NANO
+from moo_compress.dispatch import embedded_client
 from moo_compress.interrupts import InterruptLatch
 from moo_compress.run import main
 
@@ -62,6 +70,35 @@ def test_the_latch_leaves_an_ignored_sigint_ignored() -> None:
         assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+def test_the_latch_keeps_log_records_off_from_the_interrupt_to_its_exit(caplog) -> None:
+    logger = logging.getLogger("tornado.application")
+    with caplog.at_level(logging.ERROR):
+        with InterruptLatch():
+            logger.error("before the interrupt")
+            with pytest.raises(KeyboardInterrupt):
+                signal.raise_signal(signal.SIGINT)
+            logger.error("while the run shuts down")
+        logger.error("after the latch")
+    assert [r.getMessage() for r in caplog.records] == ["before the interrupt", "after the latch"]
+
+
+def test_an_interrupt_of_a_dask_call_logs_no_loop_traceback(caplog) -> None:
+    """Ctrl-C while the client waits in ``distributed.utils.sync`` and the loop has not
+    started the call yet: distributed's cancel callback raises ``NameError`` on the
+    loop, which tornado logs with a traceback (what a CI run printed above
+    "interrupted: ...")."""
+    device = SimulatedDevice("ctrl-c-device", JETSON_NANO)
+    caplog.set_level(logging.ERROR)
+    with embedded_client([device], n_workers=1) as client, InterruptLatch():
+        client.loop.add_callback(time.sleep, 1.0)  # the loop is busy when the call comes
+        # to the process, as Ctrl-C does: the main thread's wait is interrupted at once
+        threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT)).start()
+        with pytest.raises(KeyboardInterrupt):
+            sync(client.loop, asyncio.sleep, 5.0)
+        time.sleep(1.5)  # the loop runs the cancel callback
+    assert [r.getMessage() for r in caplog.records if r.name.startswith("tornado")] == []
 
 
 def test_a_run_stops_on_an_interrupt_that_a_gc_callback_swallowed(tmp_path, capsys) -> None:
