@@ -12,6 +12,10 @@ the default handler does, and raises it again from :meth:`InterruptLatch.check`,
 the runner calls at its safe points (after every generation), so an interrupt lost
 in such a callback stops the run one generation later.
 
+Such a swallowed interrupt is not printed either: while the latch is installed, its
+``sys.unraisablehook`` drops a ``KeyboardInterrupt`` that it has recorded ("Exception
+ignored in: <function Future.__del__ ...>" and its traceback had preceded the runner's
+"interrupted: ..." in a test) and passes every other exception to the previous hook.
 From the first SIGINT until the latch exits, no log record is emitted
 (:func:`logging.disable`): the run is shutting down, and the libraries it interrupts
 log errors of their own shutdown. distributed 2026.8, interrupted while the client
@@ -25,6 +29,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import sys
 import threading
 from collections.abc import Callable
 from types import FrameType, TracebackType
@@ -44,11 +49,13 @@ class InterruptLatch:
         self._previous: Callable[[int, FrameType | None], object] | int | None = None
         self._installed = False
         self._logging_before: int | None = None  # logging.disable level before SIGINT
+        self._previous_hook: Callable[[sys.UnraisableHookArgs], object] | None = None
 
     def __enter__(self) -> InterruptLatch:
         main = threading.current_thread() is threading.main_thread()
         if main and signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
             self._previous = signal.signal(signal.SIGINT, self._handle)
+            self._previous_hook, sys.unraisablehook = sys.unraisablehook, self._unraisable
             self._installed = True
         return self
 
@@ -61,6 +68,7 @@ class InterruptLatch:
         if self._installed:
             previous = signal.SIG_DFL if self._previous is None else self._previous
             signal.signal(signal.SIGINT, previous)
+            sys.unraisablehook = self._previous_hook
             self._installed = False
         if self._logging_before is not None:
             logging.disable(self._logging_before)
@@ -72,6 +80,10 @@ class InterruptLatch:
             self._logging_before = logging.root.manager.disable
             logging.disable(logging.CRITICAL)
         raise KeyboardInterrupt
+
+    def _unraisable(self, unraisable: sys.UnraisableHookArgs) -> None:
+        if not (self.interrupted and isinstance(unraisable.exc_value, KeyboardInterrupt)):
+            self._previous_hook(unraisable)
 
     def check(self) -> None:
         """Raise ``KeyboardInterrupt`` if a SIGINT arrived since ``__enter__`` (whether or

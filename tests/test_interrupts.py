@@ -8,9 +8,10 @@ import gc
 import logging
 import os
 import signal
+import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -70,6 +71,43 @@ def test_the_latch_leaves_an_ignored_sigint_ignored() -> None:
         assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+class _Finalised:
+    """Raises ``error()`` from its ``__del__``, where Python only reports it (through
+    ``sys.unraisablehook``)."""
+
+    def __init__(self, error: Callable[[], None]) -> None:
+        self.error = error
+
+    def __del__(self) -> None:
+        self.error()
+
+
+def _raise_value_error() -> None:
+    raise ValueError("not an interrupt")
+
+
+def test_an_interrupt_swallowed_by_a_finaliser_is_not_reported_but_other_errors_are(
+    monkeypatch,
+) -> None:
+    """A Ctrl-C in a ``__del__`` (a distributed ``Future``'s, in a test run) is the
+    latch's to raise again, not for the unraisable hook to print ("Exception ignored in
+    ..." above "interrupted: ..."); any other exception there still reaches the hook."""
+    reported: list[type[BaseException]] = []
+
+    def hook(unraisable: sys.UnraisableHookArgs) -> None:
+        reported.append(type(unraisable.exc_value))
+
+    monkeypatch.setattr(sys, "unraisablehook", hook)
+    with InterruptLatch() as latch:
+        _Finalised(lambda: signal.raise_signal(signal.SIGINT))  # dropped at once
+        _Finalised(_raise_value_error)
+        assert latch.interrupted
+        with pytest.raises(KeyboardInterrupt):
+            latch.check()
+    assert reported == [ValueError]
+    assert sys.unraisablehook is hook
 
 
 def test_the_latch_keeps_log_records_off_from_the_interrupt_to_its_exit(caplog) -> None:
