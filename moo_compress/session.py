@@ -33,7 +33,7 @@ from moo_compress.accuracy import AccuracyEvaluator
 from moo_compress.config import CompressionConfig
 from moo_compress.decision_space import DecisionSpace
 from moo_compress.device import Device
-from moo_compress.dispatch import Dispatcher, Request, RetryPolicy, embedded_client
+from moo_compress.dispatch import Dispatcher, Expected, Request, RetryPolicy, embedded_client
 from moo_compress.fleet_clusters import FleetClusters
 from moo_compress.store import MeasurementStore, Record, config_hash
 from moo_compress.threads import evaluation_workers, pinned_threads
@@ -133,12 +133,16 @@ class MeasurementSession:
         """Whether the latency of ``x`` on ``cluster`` is known in this session."""
         return (_key(x), cluster) in self._known
 
-    def measure_latencies(self, pairs: Sequence[Pair]) -> tuple[np.ndarray, list[int]]:
+    def measure_latencies(
+        self, pairs: Sequence[Pair], expected: Sequence[Expected | None] | None = None
+    ) -> tuple[np.ndarray, list[int]]:
         """Median latency of each (x, cluster) pair, and which pairs are new.
 
         Pairs the store holds (measured on any device of their cluster) are read from
         it; the others are measured concurrently through the dispatcher, each committed
-        to the store as it arrives.
+        to the store as it arrives. ``expected`` (one per pair, or None) is the caller's
+        expectation of each median, which spares a plausible reading its confirmation
+        (see :class:`~moo_compress.dispatch.Request`); it never changes a value.
 
         Returns:
             (P,) median latency in ms (NaN on a degraded cluster), and the indices of
@@ -146,21 +150,20 @@ class MeasurementSession:
             ``pairs`` (not of arrival, so the same seed gives the same models).
         """
         configs = [self.space.decode(x).to_json() for x, _ in pairs]
+        keys = [(c, config) for (_, c), config in zip(pairs, configs, strict=True)]
         records: dict[tuple[int, str], Record] = {}
-        for (_, c), config in zip(pairs, configs, strict=True):
+        for c, config in keys:
             found = self.store.get_by_cluster(c, config_hash(config), "latency")
             if found is not None:
                 records[(c, config)] = found
+        hints = dict(zip(keys, expected, strict=True)) if expected is not None else {}
         missing = list(
-            dict.fromkeys(
-                (c, config)
-                for (_, c), config in zip(pairs, configs, strict=True)
-                if (c, config) not in records and c not in self.degraded
-            )
+            dict.fromkeys(key for key in keys if key not in records and key[0] not in self.degraded)
         )
         if missing:
+            requests = [Request(c, cfg, hints.get((c, cfg))) for c, cfg in missing]
             with self.dispatching() as dispatcher:
-                for outcome in dispatcher.measure([Request(c, cfg) for c, cfg in missing]):
+                for outcome in dispatcher.measure(requests):
                     c, config = missing[outcome.index]
                     if outcome.error is not None:
                         self.degrade(c, outcome.error)

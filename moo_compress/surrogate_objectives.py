@@ -17,11 +17,20 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from moo_compress.dispatch import Expected
 from moo_compress.problem import FleetProblem
 from moo_compress.session import MeasurementSession, Pair
 from surrogates.accuracy_model import AccuracyModel
 from surrogates.gp_surrogate import single_threaded
-from surrogates.latency_model import LatencyModel
+from surrogates.latency_model import LatencyModel, LogLatencyModel
+
+EXPECTED_SDS = 3.0
+"""Predictive standard deviations of log latency (measurement noise included) within which
+a reading counts as expected by the latency model (:meth:`SurrogateObjectives.expected`)."""
+MAX_EXPECTED_FACTOR = 2.0
+"""Widest band an expectation tolerates either way: a reading at twice or half the model's
+median needs a confirmation unless the device's recent medians vouch for it (the
+fault-injecting device's outliers are 5x to 50x)."""
 
 
 class SurrogateObjectives:
@@ -85,11 +94,30 @@ class SurrogateObjectives:
             self.accuracy_model.fit(np.array(self._accuracy_X), np.array(self._accuracy))
 
     # ------------------------------------------------------------------ measuring
+    def expected(self, pairs: Sequence[Pair]) -> list[Expected] | None:
+        """The latency model's expectation of each (x, cluster) pair's median: its median
+        within :data:`EXPECTED_SDS` predictive standard deviations (at most
+        :data:`MAX_EXPECTED_FACTOR` either way); None where the model has no fit on all
+        the data so far (it is not refitted for this) or predicts no log latency."""
+        model = self.latency_model
+        if not pairs or not isinstance(model, LogLatencyModel) or model.is_stale:
+            return None
+        X = np.array([x for x, _ in pairs])
+        with single_threaded():
+            mu, sigma = model.predict_log(
+                self.problem.features(X), self.problem.prior_ms(X), observation_noise=True
+            )
+        rows, clusters = np.arange(len(pairs)), np.array([c for _, c in pairs])
+        medians, spreads = np.exp(mu[rows, clusters]), np.exp(EXPECTED_SDS * sigma[rows, clusters])
+        factors = np.minimum(MAX_EXPECTED_FACTOR, spreads)
+        return [Expected(float(m), float(f)) for m, f in zip(medians, factors, strict=True)]
+
     def measure_latencies(self, pairs: Sequence[Pair]) -> np.ndarray:
         """(P,) median latency in ms of each (x, cluster) pair (NaN on a degraded
         cluster); values new to the session are added to the latency model (call its
-        ``refit`` before predicting with them)."""
-        latency, fresh = self.session.measure_latencies(pairs)
+        ``refit`` before predicting with them). Readings the model expects
+        (:meth:`expected`) need no confirmation by the dispatcher."""
+        latency, fresh = self.session.measure_latencies(pairs, self.expected(pairs))
         for i in fresh:
             x, c = pairs[i]
             X = x[None]

@@ -54,6 +54,24 @@ class LatencyModel(Protocol):
 
 
 @runtime_checkable
+class LogLatencyModel(LatencyModel, Protocol):
+    """A :class:`LatencyModel` that predicts log latency and says whether data were added
+    since its last fit (then a prediction would refit it first)."""
+
+    @property
+    def is_stale(self) -> bool:
+        """Whether data were added since the last ``refit`` (or it never ran)."""
+        ...
+
+    def predict_log(
+        self, X: np.ndarray, prior_ms: np.ndarray | None = None, observation_noise: bool = False
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``(mu, sigma)``, each (n, K): predictive mean and std of log latency (log-ms),
+        of a new measurement with ``observation_noise``, else of the latent latency."""
+        ...
+
+
+@runtime_checkable
 class SampledLatencyModel(LatencyModel, Protocol):
     """A :class:`LatencyModel` that also draws joint posterior samples, which the EHVI
     acquisition (:mod:`moo_compress.acquisition`) pushes through the fleet objectives."""

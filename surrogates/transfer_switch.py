@@ -189,6 +189,11 @@ class TransferSwitch:
         return {**self.__dict__, "_pool": None, "fit_processes": 0}
 
     @property
+    def is_stale(self) -> bool:
+        r"""Whether data were added since the chosen structure's fit (or none was chosen)."""
+        return self.choice is None or self.models[self.choice].is_stale
+
+    @property
     def chosen(self) -> FleetGP:
         r"""The candidate in use. Before the first ``refit`` this runs it; after that, a
         candidate with data added since its fit is refitted alone, without a new

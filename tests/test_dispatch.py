@@ -16,7 +16,7 @@ from distributed import wait
 
 from moo_compress.config import CompressionConfig
 from moo_compress.device import Device
-from moo_compress.dispatch import Dispatcher, Request, RetryPolicy, embedded_client
+from moo_compress.dispatch import Dispatcher, Expected, Request, RetryPolicy, embedded_client
 from moo_compress.measurement import Measurement
 from moo_compress.worker_devices import measure_on_worker, resource_tag
 
@@ -178,10 +178,66 @@ def test_first_medians_agree_within_their_own_precision(spread, confirmed):
         assert "not yet confirmed" in outcome.error
 
 
+class StepDevice(RecordingDevice):
+    """1 ms for its first ``n_low`` calls, 10 ms after."""
+
+    def __init__(self, device_id: str, n_low: int) -> None:
+        super().__init__(device_id, busy_s=0.01)
+        self.n_low, self.calls = n_low, 0
+
+    def measure(self, config: CompressionConfig) -> Measurement:
+        self.latency_ms = 1.0 if self.calls < self.n_low else 10.0
+        self.calls += 1
+        return super().measure(config)
+
+
+def test_a_new_device_is_confirmed_at_once_and_an_outlier_waits_its_backoff(log):
+    """A new device's first ``outlier_min_history`` readings each get a second reading
+    at once, before its other requests, so its history fills after as many requests and
+    the batch's later readings need none; an outlier of a device with a history is
+    measured again only after the backoff."""
+    backoff_s = 1.5
+    policy = RetryPolicy(backoff_s=backoff_s, outlier_min_history=5)
+    with embedded_client([StepDevice("step", n_low=13)]) as client:
+        dispatcher = Dispatcher(client, [["step"]], policy)
+        first = list(dispatcher.measure([Request(0, CONFIG.to_json()) for _ in range(8)]))
+        warm_up = list(log)
+        (outlier,) = list(dispatcher.measure([Request(0, CONFIG.to_json())]))
+    assert [o.error for o in first] == [None] * 8 and outlier.error is None
+    assert len(warm_up) == 5 * 2 + 3  # 5 readings confirmed, 3 trusted on the history
+    gaps = [b[1] - a[2] for a, b in zip(warm_up, warm_up[1:], strict=False)]
+    assert max(gaps) < backoff_s / 2, gaps
+    (_, _, flagged_end), (_, retry_start, _) = log[len(warm_up) :]
+    assert outlier.samples_ms == (10.0,) * 3 and retry_start - flagged_end >= backoff_s
+
+
+@pytest.mark.parametrize(("factor", "attempts"), [(1.5, 2), (20.0, 1)])
+def test_a_reading_the_caller_expects_needs_no_confirmation(log, factor, attempts):
+    """A median outside the device's history is accepted at once where the request's
+    expectation covers it (10 ms expected within 20x), and confirmed otherwise."""
+    policy = RetryPolicy(backoff_s=0.01, outlier_min_history=5)
+    expected = Expected(median_ms=1.0, factor=factor)
+    with embedded_client([StepDevice("step", n_low=10)]) as client:
+        dispatcher = Dispatcher(client, [["step"]], policy)
+        list(dispatcher.measure([Request(0, CONFIG.to_json()) for _ in range(5)]))
+        del log[:]
+        (outcome,) = dispatcher.measure([Request(0, CONFIG.to_json(), expected)])
+    assert outcome.error is None and outcome.samples_ms == (10.0,) * 3
+    assert len(log) == attempts
+
+
+def test_an_expectation_is_a_band_of_ratios():
+    expected = Expected(median_ms=4.0, factor=2.0)
+    assert expected.covers(2.0) and expected.covers(8.0) and expected.covers(5.0)
+    assert not expected.covers(1.99) and not expected.covers(8.01)
+    with pytest.raises(ValueError, match="factor >= 1"):
+        Expected(median_ms=4.0, factor=0.5)
+
+
 BROKEN_DEVICE_RUN = """
 from moo_compress.config import CompressionConfig
 from moo_compress.device import Device
-from moo_compress.dispatch import Dispatcher, Request, RetryPolicy, embedded_client
+from moo_compress.dispatch import Dispatcher, Expected, Request, RetryPolicy, embedded_client
 from moo_compress.measurement import Measurement
 
 class Fine(Device):

@@ -20,7 +20,7 @@ from moo_compress.problem_file import fingerprint
 from moo_compress.search import FleetSearch, SearchSettings
 from moo_compress.session import candidate_devices
 from moo_compress.store import MeasurementStore
-from surrogates.latency_model import LatencyModel
+from surrogates.latency_model import LatencyModel, LogLatencyModel
 
 TINY = Path(__file__).parent / "problems" / "tiny_fleet.py"
 SETTINGS = SearchSettings(budget=80, accuracy_budget=24, pop_size=8, generations=2, seed=3)
@@ -102,6 +102,49 @@ def test_reported_predictions_are_made_before_the_front_is_measured(tmp_path):
     np.testing.assert_allclose(
         result.front.predicted_latency, base * (1 + 1e-6 * model.fitted_on), rtol=1e-12
     )
+
+
+class _LogLinearInMacs(_LinearInMacs):
+    """``_LinearInMacs`` that also predicts log latency (a ``LogLatencyModel``), with a
+    log-space std of 0.1, or 1.0 when ``wide``; stale until its first refit."""
+
+    def __init__(self, n_clusters: int, wide: bool = False) -> None:
+        super().__init__(n_clusters)
+        self.sigma = 1.0 if wide else 0.1
+
+    @property
+    def is_stale(self) -> bool:
+        return self.refits == 0
+
+    def predict_log(self, X, prior_ms=None, observation_noise=False):
+        mean, _ = self.predict(X, prior_ms)
+        return np.log(mean), np.full(mean.shape, self.sigma)
+
+
+@pytest.mark.parametrize(("wide", "factor"), [(False, np.exp(0.3)), (True, 2.0)])
+def test_the_dispatcher_is_told_what_a_fitted_log_latency_model_expects(tmp_path, wide, factor):
+    """The expectation of each pair is the model's median on the pair's cluster, within 3
+    predictive standard deviations, at most 2x either way; none from a model that would
+    have to refit first, or that predicts no log latency."""
+    problem = _tiny()
+    model = _LogLinearInMacs(problem.clusters.k, wide)
+    assert isinstance(model, LogLatencyModel)
+    with MeasurementStore(tmp_path / "m.sqlite", fingerprint(problem), "custom") as store:
+        objectives = FleetSearch(problem, store, SETTINGS, latency_model=model).objectives
+        X = np.vstack([problem.baseline(), problem.anchors()])
+        pairs = [(x, c) for x in X for c in range(problem.clusters.k)]
+        assert objectives.expected(pairs) is None and model.refits == 0
+        model.refit()
+        expected = objectives.expected(pairs)
+        plain = _LinearInMacs(problem.clusters.k)
+        plain.refit()
+        assert (
+            FleetSearch(problem, store, SETTINGS, latency_model=plain).objectives.expected(pairs)
+            is None
+        )
+    median, _ = model.predict(problem.features(X))
+    np.testing.assert_allclose([e.median_ms for e in expected], median.ravel())
+    np.testing.assert_allclose([e.factor for e in expected], factor)
 
 
 def _state(problem) -> dict:

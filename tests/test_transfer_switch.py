@@ -85,9 +85,11 @@ def test_a_prediction_after_new_data_refits_the_chosen_structure_alone():
     switch, _ = fitted(shared=True, n_target=10)  # 70 points, compared at 70
     rng, X, truth = planted_fleet(shared=True, seed=6)
     others = [name for name in switch.models if name != switch.choice]
+    assert not switch.is_stale
     switch.add(2, X[:30], np.exp(truth[:30, 2]))  # 100 >= 1.25 * 70, but no explicit refit
+    assert switch.is_stale
     median, _ = switch.predict(X)
-    assert not switch.models[switch.choice].is_stale
+    assert not switch.is_stale and not switch.models[switch.choice].is_stale
     assert all(switch.models[name].is_stale for name in others)
     assert switch.evidence["compared_at_points"] == 70 and switch.evidence["n_points"] == 100
     assert np.abs(np.log(median[:, 2]) - truth[:, 2]).mean() < 0.05

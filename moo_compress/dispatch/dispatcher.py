@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 from distributed import Client, Future, wait
 
-from moo_compress.dispatch.outliers import OutlierCheck
+from moo_compress.dispatch.outliers import Expected, OutlierCheck
 from moo_compress.dispatch.retry import RetryPolicy
 from moo_compress.measurement import Measurement
 from moo_compress.worker_devices import measure_on_worker, resource_tag
@@ -36,10 +36,19 @@ POLL_S = 0.05
 
 @dataclass(frozen=True)
 class Request:
-    """One latency measurement to take: a configuration on a cluster."""
+    """One latency measurement to take: a configuration on a cluster.
+
+    Attributes:
+        cluster: Cluster index.
+        config_json: The configuration (``CompressionConfig.to_json``).
+        expected: The caller's expectation of the median, if it has one: a reading it
+            covers is accepted without the confirmation that a reading outside the
+            device's recent medians needs (see :class:`RetryPolicy`).
+    """
 
     cluster: int
     config_json: str
+    expected: Expected | None = None
 
 
 @dataclass(frozen=True)
@@ -121,7 +130,8 @@ class Dispatcher:
 
         A request of a degraded cluster fails at once. Requests of one device (or of
         the devices of one shared resource) run one after another, in batch order
-        (retries go to the back).
+        (retries go to the back, except the confirmation of a new device's reading, which
+        goes first: see :class:`RetryPolicy`).
         """
         waiting = [_Job(i, r) for i, r in enumerate(requests)]
         in_flight: dict[Future, tuple[_Job, str, float]] = {}
@@ -229,19 +239,27 @@ class Dispatcher:
         precision = _finite_or_zero(measurement.rel_precision)
         check = self._checks[device_id]
         rel = self.policy.agree_rel
-        if check.trusts(median) or any(
-            abs(median / m - 1) <= rel + precision + p for m, p in job.flagged
+        expected = job.request.expected
+        if (
+            check.trusts(median)
+            or (expected is not None and expected.covers(median))
+            or any(abs(median / m - 1) <= rel + precision + p for m, p in job.flagged)
         ):
             check.add(median)
             yield Outcome(job.index, job.request, device_id, measurement.samples_ms)
             return
         job.flagged.append((median, precision))
-        yield from self._fail(
-            job, f"median {median:.4g} ms is an outlier or not yet confirmed", now, waiting
-        )
+        if check.warming_up:  # confirmed first, so that the device's history fills early
+            reason = f"median {median:.4g} ms is not yet confirmed (a new device's reading)"
+        else:
+            reason = f"median {median:.4g} ms is an outlier and not yet confirmed"
+        yield from self._fail(job, reason, now, waiting, at_once=check.warming_up)
 
-    def _fail(self, job: _Job, reason: str, now: float, waiting: list[_Job]) -> Iterator[Outcome]:
-        """Count a failed attempt: schedule a retry, or give the request up."""
+    def _fail(
+        self, job: _Job, reason: str, now: float, waiting: list[_Job], at_once: bool = False
+    ) -> Iterator[Outcome]:
+        """Count a failed attempt: schedule a retry, or give the request up. The retry
+        waits the policy's backoff at the back of the queue, or, ``at_once``, goes first."""
         p = self.policy
         job.failures += 1
         job.failures_here += 1
@@ -263,8 +281,12 @@ class Dispatcher:
         if cluster in self.degraded:
             yield self._degraded_outcome(job)
             return
-        job.not_before = now + p.backoff(job.failures)
-        waiting.append(job)
+        if at_once:
+            job.not_before = now
+            waiting.insert(0, job)
+        else:
+            job.not_before = now + p.backoff(job.failures)
+            waiting.append(job)
 
     def _degraded_outcome(self, job: _Job) -> Outcome:
         return Outcome(job.index, job.request, None, error=self.degraded[job.request.cluster])

@@ -12,10 +12,20 @@ class RetryPolicy:
     An *attempt* fails when it raises, returns garbage (no, non-finite or non-positive
     samples, or not a :class:`~moo_compress.measurement.Measurement`), misses its
     deadline (a hung device or a lost worker), or is an unconfirmed outlier (see
-    :class:`~moo_compress.dispatch.outliers.OutlierCheck`). A failed attempt is retried
-    on the same device after :meth:`backoff` seconds; after ``attempts_per_device`` failures
-    there the request moves to the cluster's next candidate device; when all
-    ``devices_per_cluster`` candidates have failed it, the cluster is *degraded*.
+    :class:`~moo_compress.dispatch.outliers.OutlierCheck`): a median that lies neither
+    within the device's recent medians nor within the request's
+    :class:`~moo_compress.dispatch.outliers.Expected` band (where the caller gave one)
+    needs a second, agreeing reading.
+
+    A failed attempt is retried on the same device after :meth:`backoff` seconds, at
+    the back of the queue. A reading that is unconfirmed only because its device has
+    fewer than ``outlier_min_history`` accepted medians is the exception: nothing went
+    wrong that waiting could mend, so it is measured again at once, before the device's
+    other requests, and the device's history fills after ``outlier_min_history``
+    requests instead of after a whole batch; it still counts as an attempt. After
+    ``attempts_per_device`` failures on one device the request moves to the cluster's
+    next candidate device; when all ``devices_per_cluster`` candidates have failed it,
+    the cluster is *degraded*.
 
     Attributes:
         timeout_s: Deadline of one attempt in s, counted from its submission (an
