@@ -28,9 +28,9 @@ EXPECTED_SDS = 3.0
 """Predictive standard deviations of log latency (measurement noise included) within which
 a reading counts as expected by the latency model (:meth:`SurrogateObjectives.expected`)."""
 MAX_EXPECTED_FACTOR = 2.0
-"""Widest band an expectation tolerates either way: a reading at twice or half the model's
-median needs a confirmation unless the device's recent medians vouch for it (the
-fault-injecting device's outliers are 5x to 50x)."""
+"""Widest band an expectation tolerates either way: a reading more than twice or less than
+half the model's median needs a confirmation unless the device's recent medians vouch for
+it (the fault-injecting device's outliers are 5x to 50x)."""
 
 
 class SurrogateObjectives:
