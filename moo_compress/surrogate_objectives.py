@@ -94,23 +94,28 @@ class SurrogateObjectives:
             self.accuracy_model.fit(np.array(self._accuracy_X), np.array(self._accuracy))
 
     # ------------------------------------------------------------------ measuring
-    def expected(self, pairs: Sequence[Pair]) -> list[Expected] | None:
+    def expected(self, pairs: Sequence[Pair]) -> list[Expected | None] | None:
         """The latency model's expectation of each (x, cluster) pair's median: its median
         within :data:`EXPECTED_SDS` predictive standard deviations (at most
-        :data:`MAX_EXPECTED_FACTOR` either way); None where the model has no fit on all
+        :data:`MAX_EXPECTED_FACTOR` either way); None for a pair the session already
+        knows (it is not measured), and for every pair where the model has no fit on all
         the data so far (it is not refitted for this) or predicts no log latency."""
         model = self.latency_model
-        if not pairs or not isinstance(model, LogLatencyModel) or model.is_stale:
+        new = [i for i, (x, c) in enumerate(pairs) if not self.session.known(x, c)]
+        if not new or not isinstance(model, LogLatencyModel) or model.is_stale:
             return None
-        X = np.array([x for x, _ in pairs])
+        X = np.array([pairs[i][0] for i in new])
         with single_threaded():
             mu, sigma = model.predict_log(
                 self.problem.features(X), self.problem.prior_ms(X), observation_noise=True
             )
-        rows, clusters = np.arange(len(pairs)), np.array([c for _, c in pairs])
+        rows, clusters = np.arange(len(new)), np.array([pairs[i][1] for i in new])
         medians, spreads = np.exp(mu[rows, clusters]), np.exp(EXPECTED_SDS * sigma[rows, clusters])
         factors = np.minimum(MAX_EXPECTED_FACTOR, spreads)
-        return [Expected(float(m), float(f)) for m, f in zip(medians, factors, strict=True)]
+        expected: list[Expected | None] = [None] * len(pairs)
+        for i, m, f in zip(new, medians, factors, strict=True):
+            expected[i] = Expected(float(m), float(f))
+        return expected
 
     def measure_latencies(self, pairs: Sequence[Pair]) -> np.ndarray:
         """(P,) median latency in ms of each (x, cluster) pair (NaN on a degraded

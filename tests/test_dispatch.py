@@ -237,7 +237,7 @@ def test_an_expectation_is_a_band_of_ratios():
 BROKEN_DEVICE_RUN = """
 from moo_compress.config import CompressionConfig
 from moo_compress.device import Device
-from moo_compress.dispatch import Dispatcher, Expected, Request, RetryPolicy, embedded_client
+from moo_compress.dispatch import Dispatcher, Request, RetryPolicy, embedded_client
 from moo_compress.measurement import Measurement
 
 class Fine(Device):
