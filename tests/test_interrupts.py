@@ -27,6 +27,18 @@ TINY = Path(__file__).parent / "problems" / "tiny_fleet.py"
 pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 
 
+@pytest.fixture(autouse=True)
+def sigint_as_in_a_terminal() -> Iterator[None]:
+    """Python's own SIGINT handler for each test, as in a terminal: a test session
+    started in the background by a script (``cmd &``) inherits an ignored SIGINT, which
+    the latch rightly leaves alone, and every test here would fail for that reason."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 @contextlib.contextmanager
 def sigint_in_gc_callback() -> Iterator[None]:
     """Every collection of the main thread sends SIGINT from inside a gc callback, where
