@@ -1,7 +1,8 @@
-"""The Python examples of the README and docs/ stay true to the code: every block
-compiles, names nothing it does not define or import (besides the user's own code the
-text says to write), imports only what exists, and the README's example problem file
-loads and builds its search space and clusters."""
+"""The README and docs/ stay true to the code: every Python example compiles, names
+nothing it does not define or import (besides the user's own code the text says to
+write) and imports only what exists; the README's example problem file loads and builds
+its search space and clusters; every relative link of the project's Markdown files
+points at a file that exists."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ USER_CODE = {"run_on_my_board"}
 USER_MODULES = {"my_boards"}
 """Modules an example imports from the user's own code."""
 BLOCK = re.compile(r"^([ \t]*)```python\n(.*?)^[ \t]*```", re.S | re.M)
+LINK = re.compile(r"\]\(([^)#\s]+)(?:#[^)]*)?\)")
 
 
 def _blocks() -> list[tuple[str, str]]:
@@ -86,3 +88,14 @@ def test_the_readme_problem_file_builds(tmp_path: Path) -> None:
     assert problem.name == "mobilenet_pi4"
     assert problem.space.n_var > 0 and problem.clusters.k >= 1
     assert problem.max_worst_latency_ms == 150.0
+
+
+def test_relative_links_point_at_files() -> None:
+    pages = [*DOCS, *sorted((ROOT / "benchmarks").glob("*.md"))]
+    broken = [
+        f"{page.relative_to(ROOT)}: {target}"
+        for page in pages
+        for target in LINK.findall(page.read_text())
+        if "://" not in target and not (page.parent / target).exists()
+    ]
+    assert not broken, broken
