@@ -126,7 +126,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     args = parser.parse_args(argv)
     if args.problem_file is None and not args.resume:
-        parser.error("the following arguments are required: problem_file")
+        parser.error(
+            "no problem file given; allowed: a problem file such as "
+            "problems/resnet50_hdap.py, or --resume --out DIR"
+        )
     if args.resume and args.out is None and args.problem_file is None:
         parser.error("--resume needs --out DIR (or the problem file, to find its latest run)")
     tls = [args.tls_ca_file, args.tls_cert, args.tls_key]

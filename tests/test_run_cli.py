@@ -72,7 +72,7 @@ def _run(args: list[str], cwd: Path | None = None) -> subprocess.CompletedProces
         ([str(TINY), "--seed", "-1"], "argument --seed: -1 is not allowed"),
         ([str(TINY), "--finetune-steps", "-1"], "argument --finetune-steps: -1 is not allowed"),
         ([str(TINY), "--frobnicate"], "unrecognized arguments: --frobnicate"),
-        ([], "the following arguments are required: problem_file"),
+        ([], "no problem file given; allowed: a problem file such as problems/resnet50_hdap.py"),
     ],
 )
 def test_bad_options_give_one_line_and_exit_2(args, message, capsys):
